@@ -1,0 +1,800 @@
+'use strict'
+
+// The public entry of sockets-api: connect(), Socket and SocketError.
+//
+// This file owns what JS users see: argument validation, the WHATWG
+// streams, the promises and the error class. The native handle
+// (binding.js, built from src/) only connects, reads and writes without
+// waiting, and reports readiness through one event callback.
+
+const fs = require('node:fs')
+const binding = require('./binding.js')
+
+const { NativeSocket } = binding
+
+// Must match src/lib.rs.
+const EV_OPENED = 1
+const EV_FAILED = 2
+const EV_READY = 3
+const READABLE = 1
+const WRITABLE = 2
+const READ_EOF = -1
+const WOULD_BLOCK = -2
+const FAILED = -3
+
+/** Bytes asked of the socket per read by a default reader. */
+const READ_CHUNK = 64 * 1024
+/** Reads smaller than this are copied out so the read buffer can be reused. */
+const COPY_BELOW = 16 * 1024
+const DEFAULT_HIGH_WATER_MARK = 64 * 1024
+
+const kInternal = Symbol('sockets-api.internal')
+
+class SocketError extends TypeError {
+  /**
+   * @param {string} message the text after "SocketError: "
+   * @param {{code?: string, syscall?: string, address?: string, port?: number, cause?: unknown}} [details]
+   */
+  constructor (message, details) {
+    const text = String(message)
+    super(text.startsWith('SocketError: ') ? text : `SocketError: ${text}`)
+    if (details) {
+      for (const key of ['code', 'syscall', 'address', 'port', 'cause']) {
+        if (details[key] !== undefined && details[key] !== null) {
+          Object.defineProperty(this, key, {
+            value: details[key],
+            enumerable: false,
+            writable: true,
+            configurable: true
+          })
+        }
+      }
+    }
+  }
+}
+
+function errorFromDetail (detail) {
+  return new SocketError(detail.message || detail.code || 'socket error', detail)
+}
+
+/** Native errors thrown synchronously: "CODE|message" or a plain message. */
+function errorFromNative (e) {
+  const text = String((e && e.message) || e)
+  const bar = text.indexOf('|')
+  if (bar > 0 && /^[A-Z0-9_]+$/.test(text.slice(0, bar))) {
+    return new SocketError(text.slice(bar + 1), { code: text.slice(0, bar) })
+  }
+  return new SocketError(text, { code: 'ERR_INVALID_ARG_VALUE' })
+}
+
+function invalidArg (message) {
+  return new SocketError(message, { code: 'ERR_INVALID_ARG_TYPE' })
+}
+
+function closedError () {
+  return new SocketError('socket is closed', { code: 'ERR_SOCKET_CLOSED' })
+}
+
+function handled (promise) {
+  promise.catch(() => {})
+  return promise
+}
+
+function deferred () {
+  let resolve, reject
+  const promise = new Promise((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  handled(promise)
+  return { promise, resolve, reject }
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+
+function parseTarget (address) {
+  try {
+    if (typeof address === 'string') return binding.parseAddress(address)
+    if (address !== null && typeof address === 'object') {
+      if (address.path !== undefined) {
+        if (typeof address.path !== 'string') throw invalidArg('address.path must be a string')
+        return binding.parsePath(address.path)
+      }
+      const { hostname, port } = address
+      if (typeof hostname !== 'string') throw invalidArg('address.hostname must be a string')
+      if (typeof port !== 'number') throw invalidArg('address.port must be a number')
+      return binding.parseHostPort(hostname, port)
+    }
+  } catch (e) {
+    throw e instanceof SocketError ? e : errorFromNative(e)
+  }
+  throw invalidArg('address must be a string ("host:port") or an object ({ hostname, port } or { path })')
+}
+
+function optional (options, name, type) {
+  const value = options[name]
+  if (value === undefined) return undefined
+  if (typeof value !== type) throw invalidArg(`options.${name} must be a ${type}`)
+  return value
+}
+
+function nonNegative (options, name) {
+  const value = optional(options, name, 'number')
+  if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
+    throw invalidArg(`options.${name} must be a non-negative finite number`)
+  }
+  return value
+}
+
+function normalizeOptions (options) {
+  if (options === undefined || options === null) options = {}
+  if (typeof options !== 'object') throw invalidArg('options must be an object')
+  const secureTransport = options.secureTransport === undefined ? 'off' : options.secureTransport
+  if (secureTransport !== 'off' && secureTransport !== 'on' && secureTransport !== 'starttls') {
+    throw invalidArg(`options.secureTransport must be 'off', 'on' or 'starttls', got ${describe(secureTransport)}`)
+  }
+  const allowHalfOpen = optional(options, 'allowHalfOpen', 'boolean') ?? false
+  const highWaterMark = nonNegative(options, 'highWaterMark') ?? DEFAULT_HIGH_WATER_MARK
+  const noDelay = optional(options, 'noDelay', 'boolean') ?? true
+  let keepAlive
+  if (options.keepAlive === undefined || options.keepAlive === false) {
+    keepAlive = undefined
+  } else if (options.keepAlive === true) {
+    keepAlive = 0
+  } else {
+    keepAlive = nonNegative(options, 'keepAlive')
+  }
+  const connectTimeout = nonNegative(options, 'connectTimeout')
+  const signal = options.signal
+  if (signal !== undefined && !isAbortSignal(signal)) {
+    throw invalidArg('options.signal must be an AbortSignal')
+  }
+  return {
+    secureTransport,
+    allowHalfOpen,
+    highWaterMark,
+    noDelay,
+    keepAlive,
+    connectTimeout: connectTimeout || undefined,
+    signal,
+    raw: options
+  }
+}
+
+function isAbortSignal (s) {
+  return s !== null && typeof s === 'object' && typeof s.aborted === 'boolean' &&
+    typeof s.addEventListener === 'function'
+}
+
+function describe (v) {
+  return typeof v === 'string' ? `'${v}'` : typeof v === 'object' ? (v === null ? 'null' : 'an object') : String(v)
+}
+
+// TLS options, with Node's names. Unknown keys are ignored.
+
+const TLS_KEYS = ['ca', 'cert', 'key', 'passphrase', 'pfx', 'rejectUnauthorized',
+  'servername', 'sni', 'expectedServerHostname', 'alpn', 'ALPNProtocols']
+
+function pickTls (options) {
+  const out = {}
+  if (options && typeof options === 'object') {
+    for (const k of TLS_KEYS) if (options[k] !== undefined) out[k] = options[k]
+  }
+  return out
+}
+
+function toPemBytes (value, name) {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8')
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+  if (value instanceof ArrayBuffer) return new Uint8Array(value)
+  throw invalidArg(`options.${name} must be a string, a Buffer or an array of them`)
+}
+
+function pemList (value, name) {
+  if (value === undefined || value === null) return undefined
+  const list = Array.isArray(value) ? value : [value]
+  return list.map((v) => toPemBytes(v, name))
+}
+
+function joinPem (list) {
+  if (!list || list.length === 0) return undefined
+  const parts = []
+  for (const b of list) {
+    parts.push(b, Buffer.from('\n'))
+  }
+  return new Uint8Array(Buffer.concat(parts))
+}
+
+function alpnList (value, name) {
+  if (value === undefined || value === null) return undefined
+  if (Array.isArray(value)) {
+    return value.map((p) => {
+      if (typeof p === 'string' && p.length > 0 && p.length < 256) return p
+      if (ArrayBuffer.isView(p)) return Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('latin1')
+      throw invalidArg(`options.${name} must be an array of protocol names`)
+    })
+  }
+  if (ArrayBuffer.isView(value)) {
+    // Node also takes the wire format: length-prefixed names.
+    const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+    const names = []
+    for (let i = 0; i < bytes.length;) {
+      const len = bytes[i]
+      if (len === 0 || i + 1 + len > bytes.length) throw invalidArg(`options.${name} is not a valid ALPN list`)
+      names.push(bytes.toString('latin1', i + 1, i + 1 + len))
+      i += 1 + len
+    }
+    return names
+  }
+  if (typeof value === 'string') return [value]
+  throw invalidArg(`options.${name} must be an array of protocol names`)
+}
+
+let extraCaCache
+function extraCa () {
+  if (extraCaCache !== undefined) return extraCaCache
+  extraCaCache = []
+  const file = process.env.NODE_EXTRA_CA_CERTS
+  if (file) {
+    try {
+      extraCaCache = [new Uint8Array(fs.readFileSync(file))]
+    } catch (e) {
+      process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${e.message}`)
+    }
+  }
+  return extraCaCache
+}
+
+let insecureWarned = false
+function rejectUnauthorizedDefault () {
+  if (process.env.NODE_TLS_REJECT_UNAUTHORIZED === '0') {
+    if (!insecureWarned) {
+      insecureWarned = true
+      process.emitWarning(
+        "Setting the NODE_TLS_REJECT_UNAUTHORIZED environment variable to '0' makes TLS connections " +
+        'and HTTPS requests insecure by disabling certificate verification.')
+    }
+    return false
+  }
+  return true
+}
+
+/** Builds the native TLS options; `hostname` is the connect target's name. */
+function nativeTls (tls, hostname) {
+  const servername = tls.expectedServerHostname ?? tls.servername ?? tls.sni ?? hostname ?? ''
+  if (typeof servername !== 'string') throw invalidArg('options.servername must be a string')
+  let rejectUnauthorized = tls.rejectUnauthorized
+  if (rejectUnauthorized === undefined) {
+    rejectUnauthorized = rejectUnauthorizedDefault()
+  } else if (typeof rejectUnauthorized !== 'boolean') {
+    throw invalidArg('options.rejectUnauthorized must be a boolean')
+  }
+  if (tls.passphrase !== undefined && typeof tls.passphrase !== 'string') {
+    throw invalidArg('options.passphrase must be a string')
+  }
+  const keys = pemList(tls.key, 'key')
+  const pfx = pemList(tls.pfx, 'pfx')
+  return {
+    ca: pemList(tls.ca, 'ca'),
+    extraCa: extraCa(),
+    cert: joinPem(pemList(tls.cert, 'cert')),
+    key: keys && keys[0],
+    passphrase: tls.passphrase,
+    pfx: pfx && pfx[0],
+    rejectUnauthorized,
+    servername: servername.replace(/^\[(.*)\]$/, '$1'),
+    alpn: alpnList(tls.ALPNProtocols ?? tls.alpn, tls.ALPNProtocols !== undefined ? 'ALPNProtocols' : 'alpn')
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Writes
+
+const encoder = new TextEncoder()
+
+/** The exact bytes of a value the writable accepts; a TypeError otherwise. */
+function toBytes (chunk) {
+  if (chunk instanceof Uint8Array) return chunk
+  if (typeof chunk === 'string') return encoder.encode(chunk)
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  if (chunk instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && chunk instanceof SharedArrayBuffer)) {
+    return new Uint8Array(chunk)
+  }
+  throw new SocketError(
+    `the writable accepts strings, ArrayBuffers and ArrayBuffer views, got ${chunk === null ? 'null' : typeof chunk}`,
+    { code: 'ERR_INVALID_ARG_TYPE' })
+}
+
+// ---------------------------------------------------------------------------
+// Socket
+
+class Socket {
+  #native = null
+  #state = 'connecting' // 'connecting' | 'open' | 'closed'
+  #secureTransport
+  #allowHalfOpen
+  #highWaterMark
+  #tlsDefaults
+  #hostname
+  #connectTimeout
+  #signal
+  #onAbort = null
+
+  #opened = deferred()
+  #closed = deferred()
+  #upgraded = false
+  #closeCalled = false
+
+  #readable
+  #rc = null // readable byte stream controller
+  #readWaiter = null // resolves when the socket may have data
+  #readDone = false // no more reads: EOF, cancelled or closed
+  #pulling = false // a read request is waiting on pull()
+  #scratch = null
+
+  #writable
+  #wc = null // writable stream controller
+  #writeStart = deferred()
+  #accepted = [] // chunks given to writer.write() not yet handed to the sink
+  #pending = null // bytes of the chunk being written that the socket has not taken yet
+  #inflight = null // promise of that chunk's completion
+  #writeWaiter = null
+  #writeDone = false // FIN sent or writing impossible
+  #ending = null // promise of the final flush and FIN
+
+  constructor (token, target, opts, upgradeFrom) {
+    if (token !== kInternal) throw new TypeError('Illegal constructor: use connect()')
+    this.#secureTransport = opts.secureTransport
+    this.#allowHalfOpen = opts.allowHalfOpen
+    this.#highWaterMark = opts.highWaterMark
+    this.#connectTimeout = opts.connectTimeout
+    this.#hostname = target && target.hostname
+    this.#tlsDefaults = opts.tlsDefaults || pickTls(opts.raw)
+    this.#signal = opts.signal
+    this.#readable = this.#makeReadable()
+    this.#writable = this.#makeWritable()
+    this.#opened.promise.then((info) => this.#writeStart.resolve(info), (e) => this.#writeStart.reject(e))
+
+    if (upgradeFrom) return // the old socket hands its connection over
+    const native = new NativeSocket((kind, bits, detail) => this.#onEvent(kind, bits, detail))
+    this.#native = native
+    try {
+      native.connect(target, {
+        noDelay: opts.noDelay,
+        keepAlive: opts.keepAlive,
+        connectTimeout: opts.connectTimeout,
+        tls: opts.secureTransport === 'on' ? nativeTls(this.#tlsDefaults, this.#hostname) : undefined
+      })
+    } catch (e) {
+      native.close()
+      throw e instanceof SocketError ? e : errorFromNative(e)
+    }
+    this.#watchSignal()
+  }
+
+  get readable () { return this.#readable }
+  get writable () { return this.#writable }
+  get opened () { return this.#opened.promise }
+  get closed () { return this.#closed.promise }
+  get upgraded () { return this.#upgraded }
+  get secureTransport () { return this.#secureTransport }
+
+  /**
+   * Flushes what the writable accepted, sends FIN and releases the socket.
+   * With a reason: aborts instead (nothing more is sent) and rejects a
+   * pending `opened` with it. Returns `closed`.
+   */
+  close (reason) {
+    if (this.#closeCalled) return this.#closed.promise
+    this.#closeCalled = true
+    if (this.#state === 'closed') return this.#closed.promise
+    if (this.#state === 'connecting' || reason !== undefined) {
+      this.#abort(reason === undefined ? closedError() : reason)
+      return this.#closed.promise
+    }
+    this.#cancelReadable()
+    this.#endWriting().then(() => {
+      this.#errorWritable(closedError())
+      this.#finish()
+    }, (e) => this.#fail(e))
+    return this.#closed.promise
+  }
+
+  startTls (options) {
+    if (this.#secureTransport !== 'starttls') {
+      throw new SocketError("secureTransport must be set to 'starttls'", { code: 'ERR_INVALID_STATE' })
+    }
+    if (this.#upgraded) throw new SocketError('can only call startTls once', { code: 'ERR_INVALID_STATE' })
+    if (this.#state === 'closed' || this.#closeCalled) throw closedError()
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw invalidArg('startTls options must be an object')
+    }
+    const tls = nativeTls({ ...this.#tlsDefaults, ...pickTls(options) }, this.#hostname)
+    this.#upgraded = true
+    const next = new Socket(kInternal, { hostname: this.#hostname }, {
+      secureTransport: 'on',
+      allowHalfOpen: this.#allowHalfOpen,
+      highWaterMark: this.#highWaterMark,
+      connectTimeout: this.#connectTimeout,
+      tlsDefaults: this.#tlsDefaults
+    }, this)
+    this.#handOver(next, tls)
+    return next
+  }
+
+  // --- connection events ----------------------------------------------------
+
+  #onEvent (kind, bits, detail) {
+    if (kind === EV_READY) {
+      if (bits & READABLE && this.#readWaiter) {
+        const wake = this.#readWaiter
+        this.#readWaiter = null
+        wake()
+      }
+      if (bits & WRITABLE && this.#writeWaiter) {
+        const wake = this.#writeWaiter
+        this.#writeWaiter = null
+        wake()
+      }
+    } else if (kind === EV_OPENED) {
+      if (this.#state !== 'connecting') return
+      this.#state = 'open'
+      this.#opened.resolve({
+        remoteAddress: detail.remoteAddress,
+        localAddress: detail.localAddress,
+        alpn: detail.alpn ?? null
+      })
+    } else if (kind === EV_FAILED) {
+      this.#fail(errorFromDetail(detail))
+    }
+  }
+
+  #watchSignal () {
+    const signal = this.#signal
+    if (!signal) return
+    if (signal.aborted) {
+      this.close(signal.reason)
+      return
+    }
+    this.#onAbort = () => this.close(signal.reason)
+    signal.addEventListener('abort', this.#onAbort, { once: true })
+  }
+
+  /** The end of everything: releases the native socket, settles `closed`. */
+  #finish (error) {
+    if (this.#state === 'closed') return
+    this.#state = 'closed'
+    if (this.#native) this.#native.close()
+    if (this.#onAbort) {
+      this.#signal.removeEventListener('abort', this.#onAbort)
+      this.#onAbort = null
+    }
+    this.#readDone = true
+    this.#writeDone = true
+    if (error === undefined) {
+      this.#opened.reject(closedError())
+      this.#closed.resolve()
+    } else {
+      this.#opened.reject(error)
+      this.#closed.reject(error)
+    }
+    const rw = this.#readWaiter
+    const ww = this.#writeWaiter
+    this.#readWaiter = this.#writeWaiter = null
+    if (rw) rw()
+    if (ww) ww()
+  }
+
+  /** A broken connection: every pending operation fails with `error`. */
+  #fail (error) {
+    if (this.#state === 'closed') return
+    if (this.#rc) {
+      try { this.#rc.error(error) } catch {}
+    }
+    this.#errorWritable(error)
+    this.#finish(error)
+  }
+
+  /** close(reason) or close() before the connection is made: nothing more is sent. */
+  #abort (reason) {
+    this.#cancelReadable()
+    this.#errorWritable(reason)
+    this.#opened.reject(reason)
+    this.#finish()
+  }
+
+  // --- reading --------------------------------------------------------------
+
+  #makeReadable () {
+    return new ReadableStream({
+      type: 'bytes',
+      start: (c) => { this.#rc = c },
+      pull: (c) => this.#pull(c),
+      cancel: () => {
+        this.#readDone = true
+        if (this.#writeDone) this.#finish()
+      }
+    }, { highWaterMark: 0 })
+  }
+
+  #pull (c) {
+    if (this.#readDone) return
+    this.#pulling = true
+    const done = () => { this.#pulling = false }
+    const r = this.#state === 'connecting'
+      ? this.#opened.promise.then(() => this.#readNow(c), () => {})
+      : this.#readNow(c)
+    if (r === undefined) {
+      done()
+      return
+    }
+    return r.then(done)
+  }
+
+  /** Reads what is there; if nothing is, waits for readiness and tries again. */
+  #readNow (c) {
+    if (this.#readDone || this.#state !== 'open') return
+    const req = c.byobRequest
+    let n, buf
+    if (req) {
+      n = this.#native.read(req.view)
+    } else {
+      buf = this.#scratch || (this.#scratch = Buffer.allocUnsafe(READ_CHUNK))
+      n = this.#native.read(buf)
+    }
+    if (n > 0) {
+      if (req) {
+        req.respond(n)
+      } else if (n < COPY_BELOW) {
+        c.enqueue(new Uint8Array(buf.subarray(0, n))) // a copy: the read buffer is reused
+      } else {
+        this.#scratch = null // handed over whole: enqueue transfers its memory
+        c.enqueue(new Uint8Array(buf.buffer, buf.byteOffset, n))
+      }
+      return
+    }
+    if (n === WOULD_BLOCK) {
+      return new Promise((resolve) => { this.#readWaiter = resolve }).then(() => this.#readNow(c))
+    }
+    if (n === READ_EOF || n === 0) {
+      this.#onPeerEnd()
+      return
+    }
+    this.#fail(errorFromDetail(this.#native.takeError() || { code: 'EIO', message: 'read EIO' }))
+  }
+
+  /** Ends the readable normally: reads resolve done. */
+  #endReadable () {
+    if (this.#readDone) return
+    this.#readDone = true
+    const c = this.#rc
+    const req = c.byobRequest
+    try {
+      c.close()
+      if (req) req.respond(0)
+    } catch {}
+    this.#wakeReader()
+  }
+
+  /**
+   * close(): reads already waiting resolve done; with none waiting, the
+   * readable errors so that later reads fail with a TypeError.
+   */
+  #cancelReadable () {
+    if (this.#readDone) return
+    if (this.#pulling) {
+      this.#endReadable()
+      return
+    }
+    this.#readDone = true
+    try { this.#rc.error(closedError()) } catch {}
+  }
+
+  #wakeReader () {
+    const wake = this.#readWaiter
+    this.#readWaiter = null
+    if (wake) wake()
+  }
+
+  #onPeerEnd () {
+    this.#endReadable()
+    if (this.#writeDone) {
+      this.#finish()
+    } else if (!this.#allowHalfOpen) {
+      // As node:net with allowHalfOpen: false: our side ends too.
+      this.#endWriting().then(() => {
+        this.#errorWritable(closedError())
+        this.#finish()
+      }, (e) => this.#fail(e))
+    }
+  }
+
+  // --- writing --------------------------------------------------------------
+
+  #makeWritable () {
+    return new WritableStream({
+      start: (c) => {
+        this.#wc = c
+        return this.#writeStart.promise
+      },
+      write: (chunk) => this.#write(chunk),
+      close: () => this.#closeWritable(),
+      abort: () => {
+        this.#accepted = []
+        return this.#closeWritable()
+      }
+    }, {
+      highWaterMark: this.#highWaterMark,
+      // Runs inside writer.write(): the chunk is validated and converted
+      // once, and remembered as accepted so that close() can flush it even
+      // while the writable is locked.
+      size: (chunk) => {
+        const bytes = toBytes(chunk)
+        this.#accepted.push({ chunk, bytes, sent: false })
+        return bytes.byteLength
+      }
+    })
+  }
+
+  #takeAccepted (chunk) {
+    const q = this.#accepted
+    while (q.length > 0) {
+      const entry = q.shift()
+      if (entry.chunk === chunk) return entry
+    }
+    return { chunk, bytes: toBytes(chunk), sent: false }
+  }
+
+  #write (chunk) {
+    const entry = this.#takeAccepted(chunk)
+    if (entry.sent) return // already flushed by close()
+    if (this.#ending || this.#writeDone || this.#state !== 'open') throw closedError()
+    return this.#send(entry.bytes)
+  }
+
+  /** Sends `bytes`: at once if the socket takes them, else as it drains. */
+  #send (bytes) {
+    if (bytes.byteLength === 0) return
+    const n = this.#native.write(bytes)
+    if (n === bytes.byteLength) return
+    if (n < 0) throw this.#ioFailure()
+    this.#pending = bytes.subarray(n)
+    const p = this.#drain()
+    this.#inflight = p
+    return p
+  }
+
+  /** Writes the rest of the current chunk each time the socket is writable. */
+  #drain () {
+    return new Promise((resolve, reject) => {
+      const resume = () => {
+        if (this.#state !== 'open') {
+          this.#inflight = null
+          reject(closedError())
+          return
+        }
+        const bytes = this.#pending
+        const n = this.#native.write(bytes)
+        if (n === bytes.byteLength) {
+          this.#pending = this.#inflight = null
+          resolve()
+        } else if (n < 0) {
+          this.#inflight = null
+          reject(this.#ioFailure())
+        } else {
+          this.#pending = bytes.subarray(n)
+          this.#writeWaiter = resume
+        }
+      }
+      this.#writeWaiter = resume
+    })
+  }
+
+  #ioFailure () {
+    const error = errorFromDetail(this.#native.takeError() || { code: 'EPIPE', message: 'write EPIPE' })
+    this.#fail(error)
+    return error
+  }
+
+  /**
+   * Sends everything the writable accepted (the chunk in flight first), then
+   * FIN. Chunks flushed here are marked so the sink skips them later.
+   */
+  #endWriting () {
+    if (this.#ending) return this.#ending
+    const batch = this.#accepted.filter((e) => !e.sent)
+    for (const e of batch) e.sent = true
+    this.#ending = (async () => {
+      if (this.#state === 'connecting') await this.#opened.promise
+      if (this.#inflight) await this.#inflight
+      for (const e of batch) {
+        if (this.#state !== 'open') return
+        const p = this.#send(e.bytes)
+        if (p) await p
+      }
+      await this.#shutdownWrite()
+    })()
+    handled(this.#ending)
+    return this.#ending
+  }
+
+  /** Sends FIN (after TLS close_notify), waiting while the socket is full. */
+  async #shutdownWrite () {
+    if (this.#writeDone || this.#state !== 'open') return
+    for (;;) {
+      const r = this.#native.shutdown()
+      if (r === 1) break
+      if (r < 0) throw this.#ioFailure()
+      await new Promise((resolve) => { this.#writeWaiter = resolve })
+      if (this.#state !== 'open') return
+    }
+    this.#writeDone = true
+  }
+
+  /** The writable's user closed (or aborted) it. */
+  async #closeWritable () {
+    await this.#endWriting()
+    if (this.#readDone) this.#finish()
+  }
+
+  #errorWritable (error) {
+    this.#accepted = []
+    this.#pending = null
+    this.#writeDone = true
+    if (this.#wc) {
+      try { this.#wc.error(error) } catch {}
+    }
+    this.#writeStart.reject(error)
+  }
+
+  // --- STARTTLS -------------------------------------------------------------
+
+  /**
+   * Ends this socket's streams, flushes what was accepted in plain text and
+   * moves the connection into `next`, which runs the TLS handshake.
+   */
+  async #handOver (next, tls) {
+    // Nothing read from here on may reach the plaintext readable.
+    this.#endReadable()
+    let native
+    try {
+      // Writes accepted so far go out in plain text before the ClientHello.
+      const batch = this.#accepted.filter((e) => !e.sent)
+      for (const e of batch) e.sent = true
+      this.#ending = (async () => {
+        await this.#opened.promise
+        if (this.#inflight) await this.#inflight
+        for (const e of batch) {
+          const p = this.#send(e.bytes)
+          if (p) await p
+        }
+      })()
+      await this.#ending
+      if (next.#closeCalled) throw closedError()
+      if (this.#state !== 'open') throw closedError()
+      native = this.#native.upgrade((kind, bits, detail) => next.#onEvent(kind, bits, detail),
+        tls, this.#connectTimeout)
+    } catch (e) {
+      const err = e instanceof SocketError || !(e instanceof Error) ? e : errorFromNative(e)
+      next.#fail(err)
+      this.#fail(err)
+      return
+    }
+    next.#native = native
+    this.#errorWritable(closedError())
+    this.#finish()
+  }
+}
+
+/**
+ * Opens a TCP (or Unix domain) socket; TLS with `secureTransport: 'on'`.
+ * Throws a SocketError at once on an invalid address or option.
+ */
+function connect (address, options) {
+  const target = parseTarget(address)
+  const opts = normalizeOptions(options)
+  return new Socket(kInternal, target, opts)
+}
+
+module.exports = { connect, Socket, SocketError }

@@ -1,0 +1,495 @@
+//! One connection's state machine, free of any napi type.
+//!
+//! What runs where:
+//! - the runtime (a tokio task) connects, resolves names, runs handshakes and
+//!   timers, and waits for readiness when asked to;
+//! - the JS thread reads and writes with non-blocking calls (`read`,
+//!   `write`). When one would block, it *arms* an interest; the readiness task
+//!   waits for it and reports `Event::Ready`, after which the JS thread tries
+//!   again. A message that can be written or read at once costs no hop.
+//!
+//! Events reach the JS thread through an [`EventSink`], in order.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::io::Interest;
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::address::Target;
+use crate::connect::{connect, ConnectOptions};
+use crate::error::SocketErr;
+use crate::stream::Stream;
+use crate::tls::{self, TlsConfig, TlsStream};
+
+/// Readiness bits, as reported in `Event::Ready`.
+pub const READABLE: u32 = 1;
+pub const WRITABLE: u32 = 2;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketInfo {
+    pub remote_address: String,
+    pub local_address: String,
+    pub alpn: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    /// The connection (and handshake, for TLS) is established.
+    Opened(SocketInfo),
+    /// Connecting or the handshake failed; the connection is gone.
+    Failed(SocketErr),
+    /// The armed interests in these bits are ready: try again.
+    Ready(u32),
+}
+
+pub trait EventSink: Send + Sync + 'static {
+    fn emit(&self, event: Event);
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    Data(usize),
+    /// Nothing to read now; readiness is armed and will be reported.
+    WouldBlock,
+    Eof,
+    Failed(SocketErr),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// This many bytes were taken. Fewer than offered means the socket is full:
+    /// writability is armed and will be reported.
+    Wrote(usize),
+    Failed(SocketErr),
+}
+
+/// The established transport.
+pub struct Transport {
+    pub(crate) stream: Arc<Stream>,
+    pub(crate) tls: Option<Box<TlsStream>>,
+    read_eof: bool,
+    /// An error met after data was already returned, kept for the next read.
+    read_error: Option<SocketErr>,
+}
+
+impl Transport {
+    pub(crate) fn plain(stream: Stream) -> Self {
+        Transport {
+            stream: Arc::new(stream),
+            tls: None,
+            read_eof: false,
+            read_error: None,
+        }
+    }
+
+    pub(crate) fn with_tls(stream: Arc<Stream>, tls: TlsStream) -> Self {
+        Transport {
+            stream,
+            tls: Some(Box::new(tls)),
+            read_eof: false,
+            read_error: None,
+        }
+    }
+
+    fn info(&self) -> SocketInfo {
+        let (remote_address, local_address) = self.stream.addresses();
+        SocketInfo {
+            remote_address,
+            local_address,
+            alpn: self.tls.as_ref().and_then(|t| tls::alpn(t)),
+        }
+    }
+
+    /// The interest a TLS session blocked on (it may need to write to read).
+    fn blocked_on(&self, default: Interest) -> Interest {
+        self.tls
+            .as_ref()
+            .and_then(|t| t.get_ref().blocked_on)
+            .unwrap_or(default)
+    }
+
+    fn clear_blocked(&mut self) {
+        if let Some(t) = self.tls.as_mut() {
+            t.get_mut().blocked_on = None;
+        }
+    }
+}
+
+enum State {
+    Connecting,
+    Open(Transport),
+    Closed,
+}
+
+pub struct Conn {
+    state: Mutex<State>,
+    /// Interests the JS thread waits for (READABLE | WRITABLE).
+    armed: AtomicU32,
+    armed_changed: Notify,
+    cancel: CancellationToken,
+    sink: Mutex<Option<Box<dyn EventSink>>>,
+}
+
+/// How a connection is established.
+pub struct ConnectPlan {
+    pub target: Target,
+    pub options: ConnectOptions,
+    pub timeout: Option<Duration>,
+    /// TLS from the first byte (`secureTransport: 'on'`).
+    pub tls: Option<TlsConfig>,
+}
+
+impl Conn {
+    pub fn new(sink: Box<dyn EventSink>) -> Arc<Self> {
+        Arc::new(Conn {
+            state: Mutex::new(State::Connecting),
+            armed: AtomicU32::new(0),
+            armed_changed: Notify::new(),
+            cancel: CancellationToken::new(),
+            sink: Mutex::new(Some(sink)),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-updated
+        // in a way that matters more than losing the socket, so carry on.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn emit(&self, event: Event) {
+        let sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sink) = sink.as_ref() {
+            sink.emit(event);
+        }
+    }
+
+    /// Drops the sink: no more events, and the JS side stops being kept alive.
+    fn release_sink(&self) {
+        let sink = self.sink.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(sink);
+    }
+
+    /// Starts connecting on the runtime; the outcome arrives as an event.
+    pub fn start(self: &Arc<Self>, rt: &Handle, plan: ConnectPlan) {
+        let conn = self.clone();
+        rt.spawn(async move {
+            let establish = async {
+                let stream = connect(&plan.target, &plan.options).await?;
+                match &plan.tls {
+                    None => Ok(Transport::plain(stream)),
+                    Some(cfg) => tls::handshake(Arc::new(stream), cfg).await,
+                }
+            };
+            let timed = async {
+                match plan.timeout {
+                    None => establish.await,
+                    Some(t) => tokio::time::timeout(t, establish)
+                        .await
+                        .unwrap_or_else(|_| Err(timeout_error(&plan.target))),
+                }
+            };
+            let result = tokio::select! {
+                _ = conn.cancel.cancelled() => return,
+                r = timed => r,
+            };
+            match result {
+                Ok(transport) => conn.opened(transport),
+                Err(e) => conn.fail(e),
+            }
+        });
+    }
+
+    /// Takes over an already established transport (after a STARTTLS upgrade).
+    pub(crate) fn start_upgrade(
+        self: &Arc<Self>,
+        rt: &Handle,
+        upgrade: impl std::future::Future<Output = Result<Transport, SocketErr>> + Send + 'static,
+        timeout: Option<Duration>,
+    ) {
+        let conn = self.clone();
+        rt.spawn(async move {
+            let timed = async {
+                match timeout {
+                    None => upgrade.await,
+                    Some(t) => tokio::time::timeout(t, upgrade).await.unwrap_or_else(|_| {
+                        Err(SocketErr::other("ETIMEDOUT", "TLS handshake timed out"))
+                    }),
+                }
+            };
+            let result = tokio::select! {
+                _ = conn.cancel.cancelled() => return,
+                r = timed => r,
+            };
+            match result {
+                Ok(transport) => conn.opened(transport),
+                Err(e) => conn.fail(e),
+            }
+        });
+    }
+
+    fn opened(self: &Arc<Self>, transport: Transport) {
+        let info = transport.info();
+        let stream = transport.stream.clone();
+        {
+            let mut state = self.lock();
+            if !matches!(*state, State::Connecting) {
+                return; // closed while connecting: dropping the transport closes it
+            }
+            *state = State::Open(transport);
+        }
+        let conn = self.clone();
+        tokio::spawn(async move { conn.watch_readiness(stream).await });
+        self.emit(Event::Opened(info));
+    }
+
+    fn fail(&self, e: SocketErr) {
+        {
+            let mut state = self.lock();
+            if !matches!(*state, State::Connecting) {
+                return;
+            }
+            *state = State::Closed;
+        }
+        self.emit(Event::Failed(e));
+        self.release_sink();
+    }
+
+    /// The readiness task: waits for whatever the JS thread armed, reports it,
+    /// and goes back to sleep until something is armed again.
+    async fn watch_readiness(&self, stream: Arc<Stream>) {
+        loop {
+            let armed = self.armed.load(Ordering::Acquire);
+            let interest = match (armed & READABLE != 0, armed & WRITABLE != 0) {
+                (true, true) => Interest::READABLE | Interest::WRITABLE,
+                (true, false) => Interest::READABLE,
+                (false, true) => Interest::WRITABLE,
+                (false, false) => {
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => return,
+                        _ = self.armed_changed.notified() => continue,
+                    }
+                }
+            };
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = self.armed_changed.notified() => continue,
+                r = stream.ready(interest) => {
+                    let mut got = 0;
+                    match r {
+                        Ok(ready) => {
+                            if ready.is_readable() || ready.is_read_closed() {
+                                got |= READABLE;
+                            }
+                            if ready.is_writable() || ready.is_write_closed() {
+                                got |= WRITABLE;
+                            }
+                        }
+                        // Report everything: the next read or write sees the error.
+                        Err(_) => got = READABLE | WRITABLE,
+                    }
+                    let got = self.armed.fetch_and(!got, Ordering::AcqRel) & got;
+                    if got != 0 {
+                        self.emit(Event::Ready(got));
+                    }
+                }
+            }
+        }
+    }
+
+    fn arm(&self, interest: Interest) {
+        let bit = if interest.is_writable() {
+            WRITABLE
+        } else {
+            READABLE
+        };
+        if self.armed.fetch_or(bit, Ordering::AcqRel) & bit == 0 {
+            self.armed_changed.notify_one();
+        }
+    }
+
+    /// Reads what is available into `buf`, without waiting.
+    pub fn read(&self, buf: &mut [u8]) -> ReadOutcome {
+        let mut state = self.lock();
+        let State::Open(t) = &mut *state else {
+            return ReadOutcome::Eof;
+        };
+        if let Some(e) = t.read_error.take() {
+            return ReadOutcome::Failed(e);
+        }
+        if t.read_eof {
+            return ReadOutcome::Eof;
+        }
+        if buf.is_empty() {
+            return ReadOutcome::Data(0);
+        }
+        let mut filled = 0;
+        loop {
+            t.clear_blocked();
+            let r = match t.tls.as_mut() {
+                Some(tls) => tls.read(&mut buf[filled..]),
+                None => t.stream.try_read(&mut buf[filled..]),
+            };
+            match r {
+                Ok(0) => {
+                    t.read_eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    filled += n;
+                    // A short plain read means the socket buffer is empty now;
+                    // TLS returns one record at a time, so keep going there.
+                    if filled == buf.len() || t.tls.is_none() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if filled > 0 {
+                        break;
+                    }
+                    let interest = t.blocked_on(Interest::READABLE);
+                    drop(state);
+                    self.arm(interest);
+                    return ReadOutcome::WouldBlock;
+                }
+                Err(e) if t.tls.is_some() && tls::is_truncation(&e) => {
+                    t.read_eof = true;
+                    break;
+                }
+                Err(e) => {
+                    let err = tls::read_error(&e);
+                    if filled > 0 {
+                        t.read_error = Some(err);
+                        break;
+                    }
+                    return ReadOutcome::Failed(err);
+                }
+            }
+        }
+        if filled > 0 {
+            ReadOutcome::Data(filled)
+        } else {
+            ReadOutcome::Eof
+        }
+    }
+
+    /// Writes as much of `data` as the socket takes now, without waiting.
+    pub fn write(&self, data: &[u8]) -> WriteOutcome {
+        let mut state = self.lock();
+        let State::Open(t) = &mut *state else {
+            return WriteOutcome::Failed(SocketErr::sys("EPIPE", "write"));
+        };
+        let mut written = 0;
+        while written < data.len() {
+            t.clear_blocked();
+            let r = match t.tls.as_mut() {
+                Some(tls) => tls.write(&data[written..]),
+                None => t.stream.try_write(&data[written..]),
+            };
+            match r {
+                Ok(0) => return WriteOutcome::Failed(SocketErr::sys("EPIPE", "write")),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let interest = t.blocked_on(Interest::WRITABLE);
+                    drop(state);
+                    self.arm(interest);
+                    return WriteOutcome::Wrote(written);
+                }
+                Err(e) => return WriteOutcome::Failed(tls::write_error(&e)),
+            }
+        }
+        WriteOutcome::Wrote(written)
+    }
+
+    /// Ends our sending side (TLS close_notify, then FIN). `Ok(false)` means
+    /// the socket was full: writability is armed, call again when ready.
+    pub fn shutdown_write(&self) -> Result<bool, SocketErr> {
+        let mut state = self.lock();
+        let State::Open(t) = &mut *state else {
+            return Ok(true);
+        };
+        if let Some(tls) = t.tls.as_mut() {
+            tls.get_mut().blocked_on = None;
+            match tls.shutdown() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let interest = t.blocked_on(Interest::WRITABLE);
+                    drop(state);
+                    self.arm(interest);
+                    return Ok(false);
+                }
+                // The peer may have gone already; FIN below still applies.
+                Err(_) => {}
+            }
+        }
+        t.stream
+            .shutdown_write()
+            .map(|_| true)
+            .map_err(|e| SocketErr::from_io(&e, "shutdown"))
+    }
+
+    /// Closes the connection (or cancels the attempt) and releases everything:
+    /// the socket, the readiness task and the event sink.
+    pub fn close(&self) {
+        let previous = std::mem::replace(&mut *self.lock(), State::Closed);
+        if let State::Open(t) = previous {
+            discard_input(&t.stream);
+        }
+        self.cancel.cancel();
+        self.release_sink();
+    }
+
+    /// Moves the transport out for a STARTTLS upgrade, leaving this
+    /// connection closed but the socket open. `None` if there is none yet.
+    pub(crate) fn take_transport(&self) -> Option<Transport> {
+        let mut state = self.lock();
+        if !matches!(*state, State::Open(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut *state, State::Closed) {
+            State::Open(t) => {
+                drop(state);
+                self.cancel.cancel();
+                self.release_sink();
+                Some(t)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        matches!(*self.lock(), State::Open(_))
+    }
+}
+
+/// Unread input makes the kernel answer a close with RST instead of a clean
+/// FIN; read away what is already here (bounded) so the close stays graceful.
+fn discard_input(stream: &Stream) {
+    let mut scratch = [0u8; 16 * 1024];
+    for _ in 0..64 {
+        match stream.try_read(&mut scratch) {
+            Ok(n) if n > 0 => continue,
+            _ => break,
+        }
+    }
+}
+
+fn timeout_error(target: &Target) -> SocketErr {
+    let e = SocketErr::sys("ETIMEDOUT", "connect");
+    match target {
+        Target::Tcp { host, port } => e.at(host.to_string(), Some(*port)),
+        Target::Unix { path } => e.at(path.clone(), None),
+    }
+}
+
+/// Plaintext reader used by STARTTLS: what the peer sent after its go-ahead
+/// and before our ClientHello must never reach the application.
+pub(crate) fn discard_plaintext(stream: &Stream) {
+    discard_input(stream)
+}

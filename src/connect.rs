@@ -1,0 +1,101 @@
+//! Establishing a connection: name resolution, trying each address in turn,
+//! socket options. Runs on the addon's tokio runtime.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+#[cfg(unix)]
+use tokio::net::UnixStream;
+
+use crate::address::{Host, Target};
+use crate::error::{dns_code, SocketErr};
+use crate::stream::Stream;
+
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    pub no_delay: bool,
+    /// `Some(delay)` turns keep-alive on with that initial delay (zero: the system's).
+    pub keep_alive: Option<Duration>,
+}
+
+/// Connects to `target`, trying every resolved address until one accepts.
+/// The error of the last attempt is reported, as `node:net` does.
+pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Stream, SocketErr> {
+    match target {
+        Target::Tcp { host, port } => {
+            let addrs = resolve(host, *port).await?;
+            let mut last = None;
+            for addr in addrs {
+                match TcpStream::connect(addr).await {
+                    Ok(s) => {
+                        configure(&s, opts)
+                            .map_err(|e| SocketErr::from_io(&e, "setsockopt"))?;
+                        return Ok(Stream::Tcp(s));
+                    }
+                    Err(e) => {
+                        last = Some(
+                            SocketErr::from_io(&e, "connect")
+                                .at(addr.ip().to_string(), Some(addr.port())),
+                        )
+                    }
+                }
+            }
+            Err(last.unwrap_or_else(|| {
+                SocketErr::sys("ENOTFOUND", "getaddrinfo").at(host.to_string(), None)
+            }))
+        }
+        #[cfg(unix)]
+        Target::Unix { path } => UnixStream::connect(path)
+            .await
+            .map(Stream::Unix)
+            .map_err(|e| SocketErr::from_io(&e, "connect").at(path.clone(), None)),
+        #[cfg(not(unix))]
+        Target::Unix { path } => Err(SocketErr::other(
+            "ERR_SOCKET_UNSUPPORTED",
+            "Unix domain sockets are not supported on this platform",
+        )
+        .at(path.clone(), None)),
+    }
+}
+
+/// Every address of `host`, IPv6 and IPv4 in the resolver's order.
+async fn resolve(host: &Host, port: u16) -> Result<Vec<SocketAddr>, SocketErr> {
+    match host {
+        Host::Ip(ip) => Ok(vec![SocketAddr::new(*ip, port)]),
+        Host::Name(name) => {
+            let found = tokio::net::lookup_host((name.as_str(), port))
+                .await
+                .map_err(|e| SocketErr::sys(dns_code(&e), "getaddrinfo").at(name.clone(), None))?;
+            let mut addrs: Vec<SocketAddr> = Vec::new();
+            for a in found {
+                // getaddrinfo may list an address once per socket type.
+                if !addrs.contains(&a) {
+                    addrs.push(a);
+                }
+            }
+            if addrs.is_empty() {
+                return Err(SocketErr::sys("ENOTFOUND", "getaddrinfo").at(name.clone(), None));
+            }
+            Ok(addrs)
+        }
+    }
+}
+
+fn configure(s: &TcpStream, opts: &ConnectOptions) -> std::io::Result<()> {
+    s.set_nodelay(opts.no_delay)?;
+    if let Some(delay) = opts.keep_alive {
+        // A zero delay keeps the system's idle time, as Node's setKeepAlive(true, 0).
+        let mut ka = socket2::TcpKeepalive::new();
+        if !delay.is_zero() {
+            ka = ka.with_time(delay.max(Duration::from_secs(1)));
+        }
+        socket2::SockRef::from(s).set_tcp_keepalive(&ka)?;
+    }
+    Ok(())
+}
+
+/// Whether a host is an IP literal: such hosts get no SNI.
+pub fn is_ip(host: &str) -> bool {
+    host.parse::<IpAddr>().is_ok()
+}

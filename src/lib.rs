@@ -1,0 +1,379 @@
+//! The napi surface of `sockets-api`: a native socket handle for the JS shim
+//! (`index.js`), which owns validation, streams and error classes.
+//!
+//! This layer only converts values and forwards to the napi-free core:
+//! `address` (parsing), `connect` (resolution, attempts), `conn` (state,
+//! read and write paths), `tls` (sessions, STARTTLS), `error` (codes).
+
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod address;
+pub mod conn;
+pub mod connect;
+pub mod error;
+mod registry;
+pub mod runtime;
+pub mod stream;
+pub mod tls;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use crate::address::Target;
+use crate::conn::{Conn, ConnectPlan, Event, EventSink, ReadOutcome, WriteOutcome};
+use crate::connect::ConnectOptions;
+use crate::error::SocketErr;
+use crate::registry::Registry;
+use crate::tls::{ClientIdentity, TlsConfig, TlsOptions};
+
+/// Event kinds passed to the JS callback.
+const EV_OPENED: u32 = 1;
+const EV_FAILED: u32 = 2;
+const EV_READY: u32 = 3;
+
+/// `read()` results below zero.
+const READ_EOF: i32 = -1;
+const WOULD_BLOCK: i32 = -2;
+const FAILED: i32 = -3;
+
+#[napi(object)]
+pub struct ParsedAddress {
+    /// `"tcp"` or `"unix"`.
+    pub kind: String,
+    pub hostname: Option<String>,
+    pub port: Option<u32>,
+    pub path: Option<String>,
+}
+
+impl From<Target> for ParsedAddress {
+    fn from(t: Target) -> Self {
+        match t {
+            Target::Tcp { host, port } => ParsedAddress {
+                kind: "tcp".into(),
+                hostname: Some(host.to_string()),
+                port: Some(port.into()),
+                path: None,
+            },
+            Target::Unix { path } => ParsedAddress {
+                kind: "unix".into(),
+                hostname: None,
+                port: None,
+                path: Some(path),
+            },
+        }
+    }
+}
+
+fn invalid(e: address::AddressError) -> Error {
+    Error::new(Status::InvalidArg, e.0)
+}
+
+/// Parses `host:port`, `[ipv6]:port` or `unix:/path`.
+#[napi]
+pub fn parse_address(address: String) -> Result<ParsedAddress> {
+    address::parse_string(&address)
+        .map(Into::into)
+        .map_err(invalid)
+}
+
+/// Validates the `{ hostname, port }` form.
+#[napi]
+pub fn parse_host_port(hostname: String, port: f64) -> Result<ParsedAddress> {
+    address::parse_parts(&hostname, port)
+        .map(Into::into)
+        .map_err(invalid)
+}
+
+/// Validates the `{ path }` form.
+#[napi]
+pub fn parse_path(path: String) -> Result<ParsedAddress> {
+    address::parse_path(&path).map(Into::into).map_err(invalid)
+}
+
+/// Connection facts and error details, as one shape for the event callback.
+#[napi(object)]
+#[derive(Default)]
+pub struct EventDetail {
+    pub remote_address: Option<String>,
+    pub local_address: Option<String>,
+    pub alpn: Option<String>,
+    pub code: Option<String>,
+    pub syscall: Option<String>,
+    pub address: Option<String>,
+    pub port: Option<u32>,
+    pub message: Option<String>,
+}
+
+impl From<SocketErr> for EventDetail {
+    fn from(e: SocketErr) -> Self {
+        EventDetail {
+            message: Some(e.message()),
+            code: Some(e.code),
+            syscall: e.syscall.map(str::to_owned),
+            address: e.address,
+            port: e.port.map(u32::from),
+            ..Default::default()
+        }
+    }
+}
+
+#[napi(object)]
+pub struct NativeTlsOptions {
+    pub ca: Option<Vec<Uint8Array>>,
+    pub extra_ca: Option<Vec<Uint8Array>>,
+    pub cert: Option<Uint8Array>,
+    pub key: Option<Uint8Array>,
+    pub passphrase: Option<String>,
+    pub pfx: Option<Uint8Array>,
+    pub reject_unauthorized: bool,
+    pub servername: String,
+    pub alpn: Option<Vec<String>>,
+}
+
+impl NativeTlsOptions {
+    fn into_config(self) -> Result<TlsConfig> {
+        let identity = match (self.pfx, self.cert, self.key) {
+            (Some(pfx), _, _) => Some(ClientIdentity::Pfx {
+                der: pfx.to_vec(),
+                passphrase: self.passphrase.clone().unwrap_or_default(),
+            }),
+            (None, Some(cert), Some(key)) => Some(ClientIdentity::Pem {
+                cert: cert.to_vec(),
+                key: key.to_vec(),
+                passphrase: self.passphrase.clone(),
+            }),
+            _ => None,
+        };
+        let opts = TlsOptions {
+            ca: self.ca.map(|v| v.iter().map(|b| b.to_vec()).collect()),
+            extra_ca: self
+                .extra_ca
+                .map(|v| v.iter().map(|b| b.to_vec()).collect())
+                .unwrap_or_default(),
+            identity,
+            reject_unauthorized: self.reject_unauthorized,
+            servername: self.servername,
+            alpn: self.alpn.unwrap_or_default(),
+        };
+        TlsConfig::new(opts).map_err(socket_error)
+    }
+}
+
+#[napi(object)]
+pub struct NativeConnectOptions {
+    pub no_delay: bool,
+    /// Keep-alive initial delay in ms; absent: off.
+    pub keep_alive: Option<f64>,
+    pub connect_timeout: Option<f64>,
+    pub tls: Option<NativeTlsOptions>,
+}
+
+/// A synchronous failure as a JS error whose message is the `SocketError`
+/// text and whose `code` is Node's code (the shim rewraps it).
+fn socket_error(e: SocketErr) -> Error {
+    Error::new(Status::GenericFailure, format!("{}|{}", e.code, e.message()))
+}
+
+fn millis(ms: Option<f64>) -> Option<Duration> {
+    ms.filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|v| Duration::from_micros((v * 1000.0) as u64))
+}
+
+type EventArgs = FnArgs<(u32, u32, Option<EventDetail>)>;
+type EventFn = ThreadsafeFunction<Event, (), EventArgs, Status, false>;
+
+struct JsSink(EventFn);
+
+impl EventSink for JsSink {
+    fn emit(&self, event: Event) {
+        // NonBlocking: the queue is unbounded, so this never waits; it fails
+        // only while the environment is shutting down, when nobody listens.
+        let _ = self.0.call(event, ThreadsafeFunctionCallMode::NonBlocking);
+    }
+}
+
+fn event_args(event: Event) -> EventArgs {
+    let args = match event {
+        Event::Opened(info) => (
+            EV_OPENED,
+            0,
+            Some(EventDetail {
+                remote_address: Some(info.remote_address),
+                local_address: Some(info.local_address),
+                alpn: info.alpn,
+                ..Default::default()
+            }),
+        ),
+        Event::Failed(e) => (EV_FAILED, 0, Some(e.into())),
+        Event::Ready(bits) => (EV_READY, bits, None),
+    };
+    args.into()
+}
+
+fn registry(env: &Env) -> Result<Arc<Registry>> {
+    if let Some(r) = env.get_instance_data::<Arc<Registry>>()? {
+        return Ok(r.clone());
+    }
+    let r = Arc::new(Registry::default());
+    env.set_instance_data(r.clone(), (), |_| {})?;
+    env.add_env_cleanup_hook(r.clone(), |r| r.close_all())?;
+    Ok(r)
+}
+
+fn new_conn(env: &Env, on_event: Function<EventArgs, ()>) -> Result<Arc<Conn>> {
+    let tsfn: EventFn = on_event
+        .build_threadsafe_function::<Event>()
+        .callee_handled::<false>()
+        .build_callback(|ctx| Ok(event_args(ctx.value)))?;
+    let conn = Conn::new(Box::new(JsSink(tsfn)));
+    registry(env)?.add(&conn);
+    Ok(conn)
+}
+
+fn rt() -> Result<tokio::runtime::Handle> {
+    runtime::handle().map_err(|e| Error::new(Status::GenericFailure, e))
+}
+
+/// The native half of a `Socket`. Every method is synchronous; outcomes that
+/// take time arrive through the event callback given to the constructor.
+#[napi]
+pub struct NativeSocket {
+    conn: Arc<Conn>,
+    last_error: Mutex<Option<SocketErr>>,
+}
+
+#[napi]
+impl NativeSocket {
+    #[napi(constructor)]
+    pub fn new(env: Env, on_event: Function<EventArgs, ()>) -> Result<Self> {
+        Ok(NativeSocket {
+            conn: new_conn(&env, on_event)?,
+            last_error: Mutex::new(None),
+        })
+    }
+
+    /// Starts connecting; throws (synchronously) only on invalid TLS material.
+    #[napi]
+    pub fn connect(&self, target: ParsedAddress, options: NativeConnectOptions) -> Result<()> {
+        let target = match (target.kind.as_str(), target.hostname, target.port, target.path) {
+            ("unix", _, _, Some(path)) => address::parse_path(&path),
+            ("tcp", Some(host), Some(port), _) => address::parse_parts(&host, port.into()),
+            _ => Err(address::AddressError("invalid address".into())),
+        }
+        .map_err(invalid)?;
+        let tls = options.tls.map(NativeTlsOptions::into_config).transpose()?;
+        let plan = ConnectPlan {
+            target,
+            options: ConnectOptions {
+                no_delay: options.no_delay,
+                keep_alive: options
+                    .keep_alive
+                    .map(|ms| millis(Some(ms)).unwrap_or_default()),
+            },
+            timeout: millis(options.connect_timeout),
+            tls,
+        };
+        self.conn.start(&rt()?, plan);
+        Ok(())
+    }
+
+    /// Fills `buf` with what is available now: the byte count, or
+    /// -1 (end of stream), -2 (nothing yet: readiness armed), -3 (failed:
+    /// see `takeError`).
+    #[napi]
+    pub fn read(&self, mut buf: Uint8ArraySlice) -> i32 {
+        // SAFETY: this call is synchronous on the JS thread, so no JS code
+        // runs (and no other view of this memory is used) until it returns;
+        // the slice does not outlive the call.
+        let buf = unsafe { buf.as_mut() };
+        match self.conn.read(buf) {
+            ReadOutcome::Data(n) => i32::try_from(n).unwrap_or(i32::MAX),
+            ReadOutcome::WouldBlock => WOULD_BLOCK,
+            ReadOutcome::Eof => READ_EOF,
+            ReadOutcome::Failed(e) => self.failed(e),
+        }
+    }
+
+    /// Writes what the socket takes now: the byte count (fewer than given:
+    /// writability armed), or -3 (failed: see `takeError`).
+    #[napi]
+    pub fn write(&self, data: &[u8]) -> i32 {
+        match self.conn.write(data) {
+            WriteOutcome::Wrote(n) => i32::try_from(n).unwrap_or(i32::MAX),
+            WriteOutcome::Failed(e) => self.failed(e),
+        }
+    }
+
+    /// Sends FIN (after TLS close_notify): 1 done, 0 socket full (writability
+    /// armed, call again), -3 failed.
+    #[napi]
+    pub fn shutdown(&self) -> i32 {
+        match self.conn.shutdown_write() {
+            Ok(true) => 1,
+            Ok(false) => 0,
+            Err(e) => self.failed(e),
+        }
+    }
+
+    /// The error behind the last -3 result.
+    #[napi]
+    pub fn take_error(&self) -> Option<EventDetail> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .map(Into::into)
+    }
+
+    /// Closes the socket (or cancels connecting) and releases it.
+    #[napi]
+    pub fn close(&self) {
+        self.conn.close();
+    }
+
+    /// STARTTLS: moves the open connection into a new handle that runs the
+    /// handshake. Plaintext already received and not read is discarded.
+    #[napi]
+    pub fn upgrade(
+        &self,
+        env: Env,
+        on_event: Function<EventArgs, ()>,
+        tls: NativeTlsOptions,
+        connect_timeout: Option<f64>,
+    ) -> Result<NativeSocket> {
+        let config = tls.into_config()?;
+        let transport = self.conn.take_transport().ok_or_else(|| {
+            socket_error(SocketErr::other("ERR_SOCKET_CLOSED", "the socket is not open"))
+        })?;
+        let conn = new_conn(&env, on_event)?;
+        let stream = transport.stream.clone();
+        drop(transport);
+        conn.start_upgrade(
+            &rt()?,
+            async move {
+                conn::discard_plaintext(&stream);
+                tls::handshake(stream, &config).await
+            },
+            millis(connect_timeout),
+        );
+        Ok(NativeSocket {
+            conn,
+            last_error: Mutex::new(None),
+        })
+    }
+
+    fn failed(&self, e: SocketErr) -> i32 {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        FAILED
+    }
+}
+
+/// Open connections of this environment (for tests and diagnostics).
+#[napi]
+pub fn open_socket_count(env: Env) -> Result<u32> {
+    Ok(registry(&env)?.live() as u32)
+}

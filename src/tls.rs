@@ -1,0 +1,270 @@
+//! TLS client sessions: building a connector from Node-style options, the
+//! handshake (on the runtime), and the mapping of failures to Node's codes.
+//!
+//! The session runs over [`NonBlocking`], so after the handshake the JS
+//! thread encrypts and decrypts in place, exactly as it reads and writes a
+//! plain socket.
+
+use std::io;
+use std::sync::Arc;
+
+use native_tls::{Certificate, HandshakeError, Identity, TlsConnector};
+use tokio::io::Interest;
+
+use crate::conn::Transport;
+use crate::error::{io_code, SocketErr};
+use crate::stream::{NonBlocking, Stream};
+
+pub type TlsStream = native_tls::TlsStream<NonBlocking>;
+
+/// What a client certificate is made of.
+pub enum ClientIdentity {
+    /// PEM certificate chain and PEM private key (optionally encrypted).
+    Pem {
+        cert: Vec<u8>,
+        key: Vec<u8>,
+        passphrase: Option<String>,
+    },
+    /// A PKCS#12 bundle.
+    Pfx { der: Vec<u8>, passphrase: String },
+}
+
+/// TLS options with Node's names and meanings.
+#[derive(Default)]
+pub struct TlsOptions {
+    /// Replaces the system roots when present (as Node's `ca`).
+    pub ca: Option<Vec<Vec<u8>>>,
+    /// Added to the roots (`NODE_EXTRA_CA_CERTS`); ignored when `ca` is given,
+    /// as in Node.
+    pub extra_ca: Vec<Vec<u8>>,
+    pub identity: Option<ClientIdentity>,
+    pub reject_unauthorized: bool,
+    /// Name checked against the certificate and sent in SNI.
+    pub servername: String,
+    pub alpn: Vec<String>,
+}
+
+/// A ready-to-use client configuration.
+pub struct TlsConfig {
+    connector: TlsConnector,
+    domain: String,
+}
+
+impl TlsConfig {
+    pub fn new(opts: TlsOptions) -> Result<TlsConfig, SocketErr> {
+        let mut b = TlsConnector::builder();
+        if let Some(ca) = &opts.ca {
+            b.disable_built_in_roots(true);
+            for pem in ca {
+                for cert in certificates(pem)? {
+                    b.add_root_certificate(cert);
+                }
+            }
+        } else {
+            for pem in &opts.extra_ca {
+                for cert in certificates(pem)? {
+                    b.add_root_certificate(cert);
+                }
+            }
+        }
+        if let Some(id) = &opts.identity {
+            b.identity(identity(id)?);
+        }
+        if !opts.reject_unauthorized {
+            b.danger_accept_invalid_certs(true);
+            b.danger_accept_invalid_hostnames(true);
+        }
+        // No SNI for an IP literal (RFC 6066); the IP is still verified.
+        b.use_sni(!opts.servername.is_empty() && !crate::connect::is_ip(&opts.servername));
+        if !opts.alpn.is_empty() {
+            let protos: Vec<&str> = opts.alpn.iter().map(String::as_str).collect();
+            b.request_alpns(&protos);
+        }
+        let connector = b
+            .build()
+            .map_err(|e| SocketErr::other("ERR_TLS_INVALID_OPTIONS", e.to_string()))?;
+        Ok(TlsConfig {
+            connector,
+            domain: opts.servername,
+        })
+    }
+}
+
+fn certificates(pem: &[u8]) -> Result<Vec<Certificate>, SocketErr> {
+    let bad = |e: native_tls::Error| {
+        SocketErr::other("ERR_TLS_INVALID_CA", format!("invalid CA certificate: {e}"))
+    };
+    if pem.starts_with(b"-----") || pem.iter().take(64).all(|b| b.is_ascii()) {
+        let certs = Certificate::stack_from_pem(pem).map_err(bad)?;
+        if certs.is_empty() {
+            return Err(SocketErr::other(
+                "ERR_TLS_INVALID_CA",
+                "invalid CA certificate: no certificate found in PEM data",
+            ));
+        }
+        Ok(certs)
+    } else {
+        Ok(vec![Certificate::from_der(pem).map_err(bad)?])
+    }
+}
+
+fn identity(id: &ClientIdentity) -> Result<Identity, SocketErr> {
+    let bad = |what: &str, e: String| {
+        SocketErr::other("ERR_TLS_INVALID_CERT", format!("invalid client {what}: {e}"))
+    };
+    match id {
+        ClientIdentity::Pfx { der, passphrase } => {
+            Identity::from_pkcs12(der, passphrase).map_err(|e| bad("pfx", e.to_string()))
+        }
+        ClientIdentity::Pem {
+            cert,
+            key,
+            passphrase,
+        } => {
+            let key = pkcs8_key(key, passphrase.as_deref()).map_err(|e| bad("key", e))?;
+            Identity::from_pkcs8(cert, &key).map_err(|e| bad("certificate", e.to_string()))
+        }
+    }
+}
+
+/// native-tls takes unencrypted PKCS#8 keys only; Node also takes PKCS#1/SEC1
+/// keys and encrypted ones. Convert with OpenSSL where it is the backend.
+#[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+fn pkcs8_key(key: &[u8], passphrase: Option<&str>) -> Result<Vec<u8>, String> {
+    use openssl::pkey::PKey;
+    let pkey = match passphrase {
+        Some(p) => PKey::private_key_from_pem_passphrase(key, p.as_bytes()),
+        None => PKey::private_key_from_pem(key),
+    }
+    .map_err(|e| {
+        if passphrase.is_none() && key.windows(9).any(|w| w == b"ENCRYPTED") {
+            "the key is encrypted and no passphrase was given".to_owned()
+        } else {
+            e.to_string()
+        }
+    })?;
+    pkey.private_key_to_pem_pkcs8().map_err(|e| e.to_string())
+}
+
+#[cfg(any(target_os = "windows", target_vendor = "apple"))]
+fn pkcs8_key(key: &[u8], passphrase: Option<&str>) -> Result<Vec<u8>, String> {
+    if passphrase.is_some() {
+        return Err("encrypted keys are not supported on this platform".to_owned());
+    }
+    Ok(key.to_vec())
+}
+
+/// Runs the client handshake on the runtime, waiting for readiness between
+/// steps. Verification failures come back with Node's codes.
+pub async fn handshake(stream: Arc<Stream>, cfg: &TlsConfig) -> Result<Transport, SocketErr> {
+    let io = NonBlocking::new(stream.clone());
+    let mut attempt = cfg.connector.connect(&cfg.domain, io);
+    loop {
+        match attempt {
+            Ok(tls) => return Ok(Transport::with_tls(stream, tls)),
+            Err(HandshakeError::WouldBlock(mut mid)) => {
+                let interest = mid.get_ref().blocked_on.unwrap_or(Interest::READABLE);
+                mid.get_mut().blocked_on = None;
+                stream
+                    .ready(interest)
+                    .await
+                    .map_err(|e| SocketErr::from_io(&e, "read"))?;
+                attempt = mid.handshake();
+            }
+            Err(HandshakeError::Failure(e)) => return Err(handshake_error(&e)),
+        }
+    }
+}
+
+pub fn alpn(tls: &TlsStream) -> Option<String> {
+    tls.negotiated_alpn()
+        .ok()
+        .flatten()
+        .map(|p| String::from_utf8_lossy(&p).into_owned())
+}
+
+/// Node's code for a handshake failure, from OpenSSL's verify result text.
+pub fn handshake_error(e: &native_tls::Error) -> SocketErr {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    // Most specific first: "self-signed certificate in certificate chain"
+    // contains "self-signed certificate".
+    const CODES: &[(&str, &str)] = &[
+        ("hostname mismatch", "ERR_TLS_CERT_ALTNAME_INVALID"),
+        ("ip address mismatch", "ERR_TLS_CERT_ALTNAME_INVALID"),
+        ("certificate has expired", "CERT_HAS_EXPIRED"),
+        ("certificate is not yet valid", "CERT_NOT_YET_VALID"),
+        (
+            "self-signed certificate in certificate chain",
+            "SELF_SIGNED_CERT_IN_CHAIN",
+        ),
+        (
+            "self signed certificate in certificate chain",
+            "SELF_SIGNED_CERT_IN_CHAIN",
+        ),
+        ("self-signed certificate", "DEPTH_ZERO_SELF_SIGNED_CERT"),
+        ("self signed certificate", "DEPTH_ZERO_SELF_SIGNED_CERT"),
+        (
+            "unable to verify the first certificate",
+            "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        ),
+        (
+            "unable to get local issuer certificate",
+            "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+        ),
+        ("unable to get issuer certificate", "UNABLE_TO_GET_ISSUER_CERT"),
+        ("certificate revoked", "CERT_REVOKED"),
+        ("invalid ca certificate", "INVALID_CA"),
+        ("certificate signature failure", "CERT_SIGNATURE_FAILURE"),
+        ("unsupported certificate purpose", "INVALID_PURPOSE"),
+    ];
+    for (needle, code) in CODES {
+        if lower.contains(needle) {
+            let detail = if *code == "ERR_TLS_CERT_ALTNAME_INVALID" {
+                "Hostname/IP does not match certificate's altnames".to_owned()
+            } else {
+                needle.replace("self signed", "self-signed")
+            };
+            return SocketErr::other(*code, detail);
+        }
+    }
+    if lower.contains("unexpected eof") || lower.contains("connection reset") {
+        return SocketErr::other("ECONNRESET", "Client network socket disconnected before secure TLS connection was established");
+    }
+    SocketErr::other(
+        "ERR_SSL_HANDSHAKE_FAILURE",
+        format!("TLS handshake failed: {text}"),
+    )
+}
+
+/// A TLS session the peer ended without close_notify. Many servers do;
+/// Node reports it as a normal end of stream, and so do we.
+pub fn is_truncation(e: &io::Error) -> bool {
+    e.raw_os_error().is_none()
+        && (e.kind() == io::ErrorKind::UnexpectedEof
+            || e.to_string().to_ascii_lowercase().contains("unexpected eof"))
+}
+
+/// Maps a read failure, plain or TLS, to Node's code.
+pub fn read_error(e: &io::Error) -> SocketErr {
+    stream_error(e, "read")
+}
+
+pub fn write_error(e: &io::Error) -> SocketErr {
+    stream_error(e, "write")
+}
+
+fn stream_error(e: &io::Error, syscall: &'static str) -> SocketErr {
+    if e.raw_os_error().is_some() {
+        return SocketErr::sys(io_code(e), syscall);
+    }
+    // Errors from inside a TLS session carry no errno: a truncated session
+    // (EOF without close_notify) is a reset as far as the application goes.
+    match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::BrokenPipe => SocketErr::sys(io_code(e), syscall),
+        _ => SocketErr::other("ERR_SSL_PROTOCOL_ERROR", format!("TLS error: {e}")),
+    }
+}
