@@ -25,25 +25,9 @@ pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Stream, S
     match target {
         Target::Tcp { host, port } => {
             let addrs = resolve(host, *port).await?;
-            let mut last = None;
-            for addr in addrs {
-                match TcpStream::connect(addr).await {
-                    Ok(s) => {
-                        configure(&s, opts)
-                            .map_err(|e| SocketErr::from_io(&e, "setsockopt"))?;
-                        return Ok(Stream::Tcp(s));
-                    }
-                    Err(e) => {
-                        last = Some(
-                            SocketErr::from_io(&e, "connect")
-                                .at(addr.ip().to_string(), Some(addr.port())),
-                        )
-                    }
-                }
-            }
-            Err(last.unwrap_or_else(|| {
-                SocketErr::sys("ENOTFOUND", "getaddrinfo").at(host.to_string(), None)
-            }))
+            let s = connect_any(&addrs).await?;
+            configure(&s, opts).map_err(|e| SocketErr::from_io(&e, "setsockopt"))?;
+            Ok(Stream::Tcp(s))
         }
         #[cfg(unix)]
         Target::Unix { path } => UnixStream::connect(path)
@@ -57,6 +41,20 @@ pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Stream, S
         )
         .at(path.clone(), None)),
     }
+}
+
+/// Tries each address in order until one accepts; the last error otherwise.
+pub async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, SocketErr> {
+    let mut last = SocketErr::sys("ENOTFOUND", "getaddrinfo");
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                last = SocketErr::from_io(&e, "connect").at(addr.ip().to_string(), Some(addr.port()))
+            }
+        }
+    }
+    Err(last)
 }
 
 /// Every address of `host`, IPv6 and IPv4 in the resolver's order.
@@ -98,4 +96,38 @@ fn configure(s: &TcpStream, opts: &ConnectOptions) -> std::io::Result<()> {
 /// Whether a host is an IP literal: such hosts get no SNI.
 pub fn is_ip(host: &str) -> bool {
     host.parse::<IpAddr>().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closed_port(ip: &str) -> SocketAddr {
+        let l = std::net::TcpListener::bind((ip, 0)).unwrap();
+        l.local_addr().unwrap()
+    }
+
+    #[tokio::test]
+    async fn tries_each_address_until_one_accepts() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let good = listener.local_addr().unwrap();
+        let refused = closed_port("127.0.0.1");
+        let s = connect_any(&[refused, good]).await.unwrap();
+        assert_eq!(s.peer_addr().unwrap(), good);
+    }
+
+    #[tokio::test]
+    async fn reports_the_last_failure() {
+        let a = closed_port("127.0.0.1");
+        let b = closed_port("127.0.0.1");
+        let e = connect_any(&[a, b]).await.unwrap_err();
+        assert_eq!(e.code, "ECONNREFUSED");
+        assert_eq!(e.message(), format!("connect ECONNREFUSED 127.0.0.1:{}", b.port()));
+    }
+
+    #[tokio::test]
+    async fn ip_literals_skip_the_resolver() {
+        let addrs = resolve(&Host::Ip("::1".parse().unwrap()), 5).await.unwrap();
+        assert_eq!(addrs, vec!["[::1]:5".parse::<SocketAddr>().unwrap()]);
+    }
 }

@@ -1,0 +1,223 @@
+'use strict'
+
+// Real loopback servers and small utilities shared by the tests.
+
+const net = require('node:net')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const crypto = require('node:crypto')
+const { spawn } = require('node:child_process')
+
+/** Starts a node:net server on port 0; resolves to { server, port, host, sockets }. */
+function listen (handler, host = '127.0.0.1', options = {}) {
+  return new Promise((resolve, reject) => {
+    const sockets = new Set()
+    const server = net.createServer(options, (sock) => {
+      sockets.add(sock)
+      sock.on('close', () => sockets.delete(sock))
+      sock.on('error', () => {})
+      handler(sock)
+    })
+    server.on('error', reject)
+    server.listen(0, host, () => {
+      resolve({
+        server,
+        port: server.address().port,
+        host,
+        sockets,
+        close: () => closeServer(server, sockets)
+      })
+    })
+  })
+}
+
+/** A Unix domain socket server in a fresh temporary directory. */
+function listenUnix (handler) {
+  return new Promise((resolve, reject) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sockets-api-'))
+    const file = path.join(dir, 's.sock')
+    const sockets = new Set()
+    const server = net.createServer((sock) => {
+      sockets.add(sock)
+      sock.on('close', () => sockets.delete(sock))
+      sock.on('error', () => {})
+      handler(sock)
+    })
+    server.on('error', reject)
+    server.listen(file, () => {
+      resolve({
+        server,
+        path: file,
+        sockets,
+        close: async () => {
+          await closeServer(server, sockets)
+          fs.rmSync(dir, { recursive: true, force: true })
+        }
+      })
+    })
+  })
+}
+
+function closeServer (server, sockets) {
+  for (const s of sockets) s.destroy()
+  return new Promise((resolve) => server.close(() => resolve()))
+}
+
+const echo = (sock) => sock.pipe(sock)
+
+/** A port on which nothing listens (bound then released). */
+async function closedPort () {
+  const srv = await listen(() => {})
+  await srv.close()
+  return srv.port
+}
+
+/** Reads a whole readable into one Buffer. */
+async function readAll (readable) {
+  const reader = readable.getReader()
+  const chunks = []
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) break
+    chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength))
+  }
+  reader.releaseLock()
+  return Buffer.concat(chunks)
+}
+
+/** Reads exactly n bytes with a default reader (leaves the reader locked). */
+async function readExactly (reader, n) {
+  const chunks = []
+  let got = 0
+  while (got < n) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error(`stream ended after ${got} of ${n} bytes`)
+    chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength))
+    got += value.byteLength
+  }
+  return Buffer.concat(chunks)
+}
+
+/** Collects what a node:net socket receives until it ends. */
+function collect (sock) {
+  return new Promise((resolve, reject) => {
+    const chunks = []
+    sock.on('data', (c) => chunks.push(c))
+    sock.on('end', () => resolve(Buffer.concat(chunks)))
+    sock.on('error', reject)
+  })
+}
+
+const sha256 = (buf) => crypto.createHash('sha256').update(buf).digest('hex')
+
+/** Resolves with the first connection a server accepts. */
+function nextConnection (srv) {
+  return new Promise((resolve) => srv.server.once('connection', resolve))
+}
+
+/** Settles within ms or rejects: a guard so a bug shows as a failure, not a hang. */
+function within (promise, ms, what) {
+  let timer
+  return Promise.race([
+    promise,
+    new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)
+    })
+  ]).finally(() => clearTimeout(timer))
+}
+
+/** Whether a promise is still pending after the event loop had a turn. */
+async function isPending (promise, ms = 50) {
+  const marker = Symbol('pending')
+  const r = await Promise.race([
+    promise.then(() => 'resolved', () => 'rejected'),
+    new Promise((resolve) => setTimeout(() => resolve(marker), ms))
+  ])
+  return r === marker
+}
+
+/**
+ * Runs a script in a child Node process with a time limit. Resolves with
+ * { code, signal, stdout, stderr, timedOut }.
+ */
+function runScript (source, { timeout = 10000, env = {}, args = [] } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...args, '--input-type=commonjs', '-e', source], {
+      cwd: path.join(__dirname, '..'),
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => { stdout += d })
+    child.stderr.on('data', (d) => { stderr += d })
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill('SIGKILL')
+    }, timeout)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr, timedOut })
+    })
+  })
+}
+
+/**
+ * A listener whose accept queue is full and which never accepts: a connect
+ * to it stays in progress (SYNs are dropped), as against a vanished host.
+ * Node always accepts, so a tiny Python process holds the listener.
+ */
+async function unresponsiveListener () {
+  const child = spawn('python3', ['-c', [
+    'import socket, sys, time',
+    's = socket.socket()',
+    "s.bind(('127.0.0.1', 0))",
+    's.listen(0)',
+    'print(s.getsockname()[1], flush=True)',
+    'sys.stdin.read()'
+  ].join('\n')], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const port = await new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.stdout.once('data', (d) => resolve(Number(String(d).trim())))
+  })
+  // Fill the queue: the kernel holds one connection, then drops SYNs.
+  const filler = net.connect(port, '127.0.0.1')
+  filler.on('error', () => {})
+  await new Promise((resolve) => filler.once('connect', resolve))
+  return {
+    port,
+    close: () => {
+      filler.destroy()
+      child.stdin.end()
+      child.kill()
+    }
+  }
+}
+
+/** Open file descriptors of this process (Linux), for leak checks. */
+function openFds () {
+  try {
+    return fs.readdirSync('/proc/self/fd').length
+  } catch {
+    return -1
+  }
+}
+
+module.exports = {
+  listen,
+  listenUnix,
+  echo,
+  closedPort,
+  readAll,
+  readExactly,
+  collect,
+  sha256,
+  nextConnection,
+  within,
+  isPending,
+  runScript,
+  openFds,
+  unresponsiveListener
+}

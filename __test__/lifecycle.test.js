@@ -1,0 +1,311 @@
+'use strict'
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { connect, Socket, SocketError } = require('sockets-api')
+const {
+  listen, echo, closedPort, readAll, readExactly, collect, nextConnection, within, isPending,
+  unresponsiveListener
+} = require('./helpers')
+
+test('connect() returns a pending Socket at once; opened resolves with SocketInfo', async (t) => {
+  const srv = await listen(echo)
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  assert.ok(socket instanceof Socket)
+  assert.ok(await isPending(socket.opened, 0))
+  const info = await socket.opened
+  assert.deepEqual(Object.keys(info).sort(), ['alpn', 'localAddress', 'remoteAddress'])
+  assert.equal(info.remoteAddress, `127.0.0.1:${srv.port}`)
+  assert.match(info.localAddress, /^127\.0\.0\.1:\d+$/)
+  assert.equal(info.alpn, null)
+  await socket.close()
+})
+
+test('attributes have stable identity', async (t) => {
+  const srv = await listen(echo)
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  assert.equal(socket.readable, socket.readable)
+  assert.equal(socket.writable, socket.writable)
+  assert.equal(socket.opened, socket.opened)
+  assert.equal(socket.closed, socket.closed)
+  assert.ok(socket.readable instanceof ReadableStream)
+  assert.ok(socket.writable instanceof WritableStream)
+  await socket.close()
+})
+
+test('upgraded and secureTransport attributes', async (t) => {
+  const srv = await listen(echo)
+  t.after(() => srv.close())
+  const plain = connect(`127.0.0.1:${srv.port}`)
+  assert.equal(plain.upgraded, false)
+  assert.equal(plain.secureTransport, 'off')
+  const starttls = connect(`127.0.0.1:${srv.port}`, { secureTransport: 'starttls' })
+  assert.equal(starttls.secureTransport, 'starttls')
+  assert.equal(starttls.upgraded, false)
+  await Promise.all([plain.close(), starttls.close()])
+})
+
+test('Socket cannot be constructed directly', () => {
+  assert.throws(() => new Socket(), TypeError)
+})
+
+test('a refused connection rejects opened and closed with the same SocketError', async () => {
+  const port = await closedPort()
+  const socket = connect(`127.0.0.1:${port}`)
+  const err = await socket.opened.then(() => null, (e) => e)
+  assert.ok(err instanceof SocketError)
+  assert.ok(err instanceof TypeError)
+  assert.equal(err.name, 'TypeError')
+  assert.equal(err.message, `SocketError: connect ECONNREFUSED 127.0.0.1:${port}`)
+  assert.equal(err.code, 'ECONNREFUSED')
+  assert.equal(err.syscall, 'connect')
+  assert.equal(err.address, '127.0.0.1')
+  assert.equal(err.port, port)
+  for (const key of ['code', 'syscall', 'address', 'port']) {
+    assert.equal(Object.getOwnPropertyDescriptor(err, key).enumerable, false, key)
+  }
+  assert.deepEqual(Object.keys(err), [])
+  const closedErr = await socket.closed.then(() => null, (e) => e)
+  assert.equal(closedErr, err)
+  // The streams error with it too.
+  await assert.rejects(socket.readable.getReader().read(), (e) => e === err)
+  await assert.rejects(socket.writable.getWriter().write('x'), (e) => e === err)
+})
+
+test('close() returns closed, is idempotent, and resolves after a graceful FIN', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const accepted = nextConnection(srv)
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  await socket.opened
+  const peer = await accepted
+  const ended = collect(peer)
+  const p1 = socket.close()
+  const p2 = socket.close()
+  assert.equal(p1, socket.closed)
+  assert.equal(p2, socket.closed)
+  await p1
+  assert.equal((await ended).length, 0) // a normal end, no reset
+})
+
+test('close() flushes writes already accepted, even with the writer still locked', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const accepted = nextConnection(srv)
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const writer = socket.writable.getWriter()
+  const payload = Buffer.alloc(3 * 1024 * 1024, 7)
+  writer.write('head:').catch(() => {})
+  writer.write(payload).catch(() => {})
+  writer.write(':tail').catch(() => {})
+  const peer = await accepted
+  const received = collect(peer)
+  await socket.close()
+  const got = await received
+  assert.equal(got.length, 5 + payload.length + 5)
+  assert.equal(got.subarray(0, 5).toString(), 'head:')
+  assert.equal(got.subarray(-5).toString(), ':tail')
+})
+
+test('after close(), writes fail with a TypeError and reads do not hang', async (t) => {
+  const srv = await listen(echo)
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  await socket.opened
+  await socket.close()
+  await assert.rejects(socket.writable.getWriter().write('late'), TypeError)
+  const read = socket.readable.getReader().read()
+  await within(read.then(() => {}, (e) => assert.ok(e instanceof TypeError)), 2000, 'read after close')
+})
+
+test('close() resolves reads that were pending with done', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const reader = socket.readable.getReader()
+  const pending = reader.read()
+  await socket.opened
+  await socket.close()
+  assert.deepEqual(await within(pending, 2000, 'pending read'), { value: undefined, done: true })
+})
+
+test('close() before the connection completes cancels it: closed resolves, nothing is sent', async (t) => {
+  let connections = 0
+  const srv = await listen((sock) => {
+    connections++
+    sock.on('data', () => assert.fail('nothing should be sent'))
+  })
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  socket.writable.getWriter().write('should not be sent').catch(() => {})
+  await socket.close()
+  await assert.rejects(socket.opened, TypeError)
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.ok(connections <= 1)
+})
+
+test('close(reason) rejects a pending opened with that reason and closed still resolves', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const reason = new Error('changed my mind')
+  await socket.close(reason)
+  await assert.rejects(socket.opened, (e) => e === reason)
+})
+
+test('close(reason) on an open socket errors the streams with the reason', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  await socket.opened
+  const writer = socket.writable.getWriter()
+  const reason = new Error('stop')
+  await socket.close(reason)
+  await assert.rejects(writer.write('x'), (e) => e === reason)
+})
+
+test('writer.close() sends FIN and the readable keeps receiving (half-close)', async (t) => {
+  const srv = await listen((sock) => {
+    const chunks = []
+    sock.on('data', (c) => chunks.push(c))
+    sock.on('end', () => sock.end(Buffer.concat(chunks).toString().toUpperCase()))
+  })
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const writer = socket.writable.getWriter()
+  await writer.write('shout this')
+  await writer.close()
+  assert.equal((await readAll(socket.readable)).toString(), 'SHOUT THIS')
+  await within(socket.closed, 2000, 'closed')
+})
+
+test('peer FIN ends the readable after the data before it; allowHalfOpen false closes our side too', async (t) => {
+  const srv = await listen((sock) => {
+    sock.end('last words')
+  })
+  t.after(() => srv.close())
+  const accepted = nextConnection(srv)
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const peer = await accepted
+  const peerSaw = collect(peer)
+  assert.equal((await readAll(socket.readable)).toString(), 'last words')
+  await within(socket.closed, 2000, 'closed')
+  await within(peerSaw, 2000, 'our FIN at the peer')
+  await assert.rejects(socket.writable.getWriter().write('x'), TypeError)
+})
+
+test('allowHalfOpen: true keeps the writable usable after peer FIN; closed waits for our end', async (t) => {
+  const srv = await listen((sock) => {
+    sock.end('bye')
+  })
+  t.after(() => srv.close())
+  const accepted = nextConnection(srv)
+  const socket = connect(`127.0.0.1:${srv.port}`, { allowHalfOpen: true })
+  const peer = await accepted
+  const peerSaw = collect(peer)
+  assert.equal((await readAll(socket.readable)).toString(), 'bye')
+  assert.ok(await isPending(socket.closed))
+  const writer = socket.writable.getWriter()
+  await writer.write('still here')
+  await writer.close()
+  await within(socket.closed, 2000, 'closed')
+  assert.equal((await peerSaw).toString(), 'still here')
+})
+
+test('a peer reset rejects closed and pending reads with ECONNRESET', async (t) => {
+  const srv = await listen((sock) => {
+    sock.write('partial')
+    setTimeout(() => sock.resetAndDestroy(), 20)
+  })
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const reader = socket.readable.getReader()
+  const first = await reader.read()
+  assert.equal(Buffer.from(first.value).toString(), 'partial')
+  const err = await reader.read().then(() => null, (e) => e)
+  assert.ok(err instanceof SocketError, String(err))
+  assert.equal(err.code, 'ECONNRESET')
+  assert.equal(err.message, 'SocketError: read ECONNRESET')
+  await assert.rejects(socket.closed, (e) => e === err)
+})
+
+test('a reset while writing rejects the write and closed', async (t) => {
+  const srv = await listen((sock) => {
+    sock.pause() // never reads: our writes fill the buffers
+    setTimeout(() => sock.resetAndDestroy(), 100)
+  })
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const writer = socket.writable.getWriter()
+  const chunk = Buffer.alloc(1024 * 1024)
+  let err
+  try {
+    for (let i = 0; i < 1024; i++) {
+      await writer.ready
+      await writer.write(chunk)
+    }
+  } catch (e) {
+    err = e
+  }
+  assert.ok(err instanceof SocketError, String(err))
+  assert.ok(['ECONNRESET', 'EPIPE'].includes(err.code), err.code)
+  await assert.rejects(socket.closed, SocketError)
+})
+
+test('failures nobody observes do not become unhandled rejections', async () => {
+  const port = await closedPort()
+  const unhandled = []
+  const onUnhandled = (e) => unhandled.push(e)
+  process.on('unhandledRejection', onUnhandled)
+  try {
+    connect(`127.0.0.1:${port}`)
+    connect('no-such-host.invalid:80')
+    const s = connect(`127.0.0.1:${port}`)
+    s.readable.getReader()
+    s.writable.getWriter()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+  } finally {
+    process.off('unhandledRejection', onUnhandled)
+  }
+  assert.deepEqual(unhandled, [])
+})
+
+test('an AbortSignal closes the socket with its reason', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const ac = new AbortController()
+  const socket = connect(`127.0.0.1:${srv.port}`, { signal: ac.signal })
+  await socket.opened
+  ac.abort(new Error('aborted by test'))
+  await within(socket.closed, 2000, 'closed after abort')
+  const already = connect(`127.0.0.1:${srv.port}`, { signal: AbortSignal.abort(new Error('early')) })
+  await assert.rejects(already.opened, /early/)
+  await already.closed
+})
+
+test('connectTimeout fails a connection that does not complete with ETIMEDOUT', async (t) => {
+  const blackhole = await unresponsiveListener()
+  t.after(() => blackhole.close())
+  const started = Date.now()
+  const socket = connect(`127.0.0.1:${blackhole.port}`, { connectTimeout: 200 })
+  const err = await within(socket.opened.then(() => null, (e) => e), 5000, 'timeout')
+  assert.ok(err instanceof SocketError, String(err))
+  assert.equal(err.code, 'ETIMEDOUT')
+  assert.equal(err.message, `SocketError: connect ETIMEDOUT 127.0.0.1:${blackhole.port}`)
+  assert.ok(Date.now() - started >= 150)
+  await assert.rejects(socket.closed, (e) => e === err)
+})
+
+test('writes made before opened are queued and sent in order', async (t) => {
+  const srv = await listen(echo)
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const writer = socket.writable.getWriter()
+  const writes = [writer.write('one,'), writer.write('two,'), writer.write('three')]
+  const reader = socket.readable.getReader()
+  assert.equal((await readExactly(reader, 13)).toString(), 'one,two,three')
+  await Promise.all(writes)
+  await socket.close()
+})

@@ -1,0 +1,264 @@
+'use strict'
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const crypto = require('node:crypto')
+const { connect, SocketError } = require('sockets-api')
+const {
+  listen, echo, readExactly, collect, nextConnection, sha256, within, isPending
+} = require('./helpers')
+
+test('the readable is a byte stream: a BYOB reader fills the caller\'s view', async (t) => {
+  const srv = await listen((sock) => sock.end('0123456789'))
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const reader = socket.readable.getReader({ mode: 'byob' })
+  let got = ''
+  let buf = new ArrayBuffer(4)
+  for (;;) {
+    const { value, done } = await reader.read(new Uint8Array(buf, 1, 3))
+    if (done) break
+    assert.ok(value instanceof Uint8Array)
+    assert.ok(value.byteLength <= 3)
+    assert.equal(value.byteOffset, 1)
+    got += Buffer.from(value).toString()
+    buf = value.buffer
+  }
+  assert.equal(got, '0123456789')
+  await socket.closed
+})
+
+test('a BYOB read into a non-Uint8Array view gets exactly whole elements', async (t) => {
+  const srv = await listen((sock) => sock.end(Buffer.from([1, 0, 2, 0])))
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const reader = socket.readable.getReader({ mode: 'byob' })
+  const collected = []
+  for (;;) {
+    const { value, done } = await reader.read(new Uint16Array(2))
+    if (done) break
+    collected.push(...value)
+  }
+  assert.deepEqual(collected, [1, 2])
+})
+
+test('several reads may be pending at once and are served in order', async (t) => {
+  const srv = await listen((sock) => {
+    sock.once('data', () => {
+      sock.write('a')
+      setTimeout(() => sock.write('b'), 20)
+      setTimeout(() => sock.end('c'), 40)
+    })
+  })
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const reader = socket.readable.getReader()
+  const reads = [reader.read(), reader.read(), reader.read(), reader.read()]
+  await socket.writable.getWriter().write('go')
+  const results = await within(Promise.all(reads), 3000, 'pending reads')
+  const text = results.filter((r) => !r.done).map((r) => Buffer.from(r.value).toString()).join('')
+  assert.equal(text, 'abc')
+  assert.equal(results[results.length - 1].done, true)
+})
+
+test('default readers get Uint8Array chunks', async (t) => {
+  const srv = await listen((sock) => sock.end('x'))
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const { value } = await socket.readable.getReader().read()
+  assert.equal(Object.getPrototypeOf(value), Uint8Array.prototype)
+})
+
+test('the writable takes strings (UTF-8), ArrayBuffers and any view, byte for byte', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const accepted = nextConnection(srv)
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const peer = await accepted
+  const received = collect(peer)
+  const writer = socket.writable.getWriter()
+  const backing = new Uint8Array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).buffer
+  await writer.write('héllo ✓')
+  await writer.write(new Uint8Array([1, 2, 3]))
+  await writer.write(new Uint8Array(backing, 2, 3))
+  await writer.write(backing.slice(8))
+  await writer.write(new DataView(backing, 5, 2))
+  await writer.write(new Uint16Array([0x0102]))
+  await writer.write(Buffer.from('buf'))
+  await writer.write(new Float64Array([1.5]))
+  await writer.close()
+  const expected = Buffer.concat([
+    Buffer.from('héllo ✓', 'utf8'),
+    Buffer.from([1, 2, 3]),
+    Buffer.from([2, 3, 4]),
+    Buffer.from([8, 9]),
+    Buffer.from([5, 6]),
+    Buffer.from(new Uint16Array([0x0102]).buffer),
+    Buffer.from('buf'),
+    Buffer.from(new Float64Array([1.5]).buffer)
+  ])
+  assert.deepEqual(await received, expected)
+})
+
+test('a zero-length write resolves and sends nothing', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const accepted = nextConnection(srv)
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const peer = await accepted
+  const received = collect(peer)
+  const writer = socket.writable.getWriter()
+  await writer.write(new Uint8Array(0))
+  await writer.write('')
+  await writer.write('z')
+  await writer.close()
+  assert.equal((await received).toString(), 'z')
+})
+
+test('unsupported write values reject with a TypeError', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  for (const value of [42, null, undefined, {}, [1, 2], true, Symbol('s')]) {
+    const socket = connect(`127.0.0.1:${srv.port}`)
+    const writer = socket.writable.getWriter()
+    const err = await writer.write(value).then(() => null, (e) => e)
+    assert.ok(err instanceof TypeError, `write(${String(value)}) should reject with a TypeError`)
+    assert.ok(err instanceof SocketError)
+    await socket.close()
+  }
+})
+
+test('a fresh writer\'s ready resolves at once; backpressure shows in desiredSize and ready', async (t) => {
+  let peer
+  const srv = await listen((sock) => {
+    peer = sock
+    sock.pause() // reads nothing until told
+  })
+  t.after(() => srv.close())
+  const highWaterMark = 64 * 1024
+  const socket = connect(`127.0.0.1:${srv.port}`, { highWaterMark })
+  const writer = socket.writable.getWriter()
+  assert.equal(await within(writer.ready, 1000, 'ready'), undefined)
+  assert.equal(writer.desiredSize, highWaterMark)
+  await socket.opened
+  // Write until the socket stops taking data: ready must then stay pending.
+  const chunk = Buffer.alloc(64 * 1024)
+  let written = 0
+  while (!(await isPending(writer.ready, 20))) {
+    writer.write(chunk).catch(() => {})
+    written += chunk.length
+    assert.ok(written < 512 * 1024 * 1024, 'backpressure never applied')
+  }
+  assert.ok(writer.desiredSize <= 0)
+  // Once the peer reads, ready resolves again.
+  const drained = collect(peer)
+  peer.resume()
+  await within(writer.ready, 5000, 'ready after the peer reads')
+  await writer.close()
+  assert.equal((await drained).length, written)
+})
+
+test('memory stays bounded while writing into a peer that does not read', async (t) => {
+  const srv = await listen((sock) => sock.pause())
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const writer = socket.writable.getWriter()
+  const chunk = Buffer.alloc(1024 * 1024)
+  const before = process.memoryUsage().rss
+  for (let i = 0; i < 200; i++) {
+    if (await isPending(writer.ready, 10)) break
+    writer.write(chunk).catch(() => {})
+  }
+  const grown = process.memoryUsage().rss - before
+  assert.ok(grown < 150 * 1024 * 1024, `RSS grew by ${grown} bytes`)
+  await socket.close(new Error('done'))
+})
+
+async function transfer (t, size, readerMode) {
+  const payload = crypto.randomBytes(size)
+  const srv = await listen(echo)
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const writer = socket.writable.getWriter()
+  const sending = (async () => {
+    for (let i = 0; i < payload.length;) {
+      const n = 1 + Math.floor(Math.random() * 200000)
+      await writer.ready
+      await writer.write(payload.subarray(i, i + n))
+      i += n
+    }
+    await writer.close()
+  })()
+  const hash = crypto.createHash('sha256')
+  let total = 0
+  if (readerMode === 'byob') {
+    const reader = socket.readable.getReader({ mode: 'byob' })
+    let buf = new ArrayBuffer(100003)
+    for (;;) {
+      const { value, done } = await reader.read(new Uint8Array(buf))
+      if (done) break
+      hash.update(value)
+      total += value.byteLength
+      buf = value.buffer
+    }
+  } else {
+    const reader = socket.readable.getReader()
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) break
+      hash.update(value)
+      total += value.byteLength
+    }
+  }
+  await sending
+  assert.equal(total, payload.length)
+  assert.equal(hash.digest('hex'), sha256(payload))
+  await within(socket.closed, 5000, 'closed')
+}
+
+test('16 MiB echoed through a default reader arrive intact (checksum)', (t) => transfer(t, 16 << 20, 'default'))
+test('16 MiB echoed through a BYOB reader arrive intact (checksum)', (t) => transfer(t, 16 << 20, 'byob'))
+
+test('the readable ends on peer FIN even with no reader attached yet', async (t) => {
+  const srv = await listen((sock) => sock.end('early'))
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  await socket.opened
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const reader = socket.readable.getReader()
+  assert.equal(Buffer.from((await reader.read()).value).toString(), 'early')
+  assert.equal((await reader.read()).done, true)
+})
+
+test('pipeTo and pipeThrough work on the socket streams', async (t) => {
+  const srv = await listen(echo)
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const source = new ReadableStream({
+    start (c) {
+      c.enqueue(new TextEncoder().encode('piped '))
+      c.enqueue(new TextEncoder().encode('data'))
+      c.close()
+    }
+  })
+  const piping = source.pipeTo(socket.writable)
+  const text = socket.readable.pipeThrough(new TextDecoderStream())
+  let got = ''
+  for await (const s of text) got += s
+  await piping
+  assert.equal(got, 'piped data')
+})
+
+test('reading a stream with readExactly keeps message boundaries intact', async (t) => {
+  const srv = await listen(echo)
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const writer = socket.writable.getWriter()
+  const reader = socket.readable.getReader()
+  for (let i = 0; i < 200; i++) {
+    const msg = Buffer.alloc(64, i)
+    await writer.write(msg)
+    assert.deepEqual(await readExactly(reader, 64), msg)
+  }
+  await socket.close()
+})
