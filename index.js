@@ -325,12 +325,14 @@ class Socket {
   #closed = deferred()
   #upgraded = false
   #closeCalled = false
+  #failure = null // the error that broke the connection
 
   #readable
   #rc = null // readable byte stream controller
   #readWaiter = null // resolves when the socket may have data
   #readDone = false // no more reads: EOF, cancelled or closed
   #pulling = false // a read request is waiting on pull()
+  #ahead = null // a chunk read while nobody was reading
   #scratch = null
 
   #writable
@@ -440,6 +442,7 @@ class Socket {
     } else if (kind === EV_OPENED) {
       if (this.#state !== 'connecting') return
       this.#state = 'open'
+      queueMicrotask(() => this.#readAhead())
       this.#opened.resolve({
         remoteAddress: detail.remoteAddress,
         localAddress: detail.localAddress,
@@ -489,6 +492,7 @@ class Socket {
   /** A broken connection: every pending operation fails with `error`. */
   #fail (error) {
     if (this.#state === 'closed') return
+    this.#failure = error
     if (this.#rc) {
       try { this.#rc.error(error) } catch {}
     }
@@ -521,47 +525,83 @@ class Socket {
   #pull (c) {
     if (this.#readDone) return
     this.#pulling = true
-    const done = () => { this.#pulling = false }
     const r = this.#state === 'connecting'
       ? this.#opened.promise.then(() => this.#readNow(c), () => {})
       : this.#readNow(c)
     if (r === undefined) {
-      done()
+      this.#pulled()
       return
     }
-    return r.then(done)
+    return r.then(() => this.#pulled())
+  }
+
+  #pulled () {
+    this.#pulling = false
+    this.#readAhead()
   }
 
   /** Reads what is there; if nothing is, waits for readiness and tries again. */
   #readNow (c) {
     if (this.#readDone || this.#state !== 'open') return
-    const req = c.byobRequest
-    let n, buf
-    if (req) {
-      n = this.#native.read(req.view)
-    } else {
-      buf = this.#scratch || (this.#scratch = Buffer.allocUnsafe(READ_CHUNK))
-      n = this.#native.read(buf)
+    const ahead = this.#ahead
+    if (ahead !== null) {
+      this.#ahead = null
+      c.enqueue(ahead) // fills a pending BYOB request too; any rest stays queued
+      return
     }
+    const req = c.byobRequest
+    const n = req ? this.#native.read(req.view) : this.#readChunk()
     if (n > 0) {
       if (req) {
         req.respond(n)
-      } else if (n < COPY_BELOW) {
-        c.enqueue(new Uint8Array(buf.subarray(0, n))) // a copy: the read buffer is reused
       } else {
-        this.#scratch = null // handed over whole: enqueue transfers its memory
-        c.enqueue(new Uint8Array(buf.buffer, buf.byteOffset, n))
+        c.enqueue(this.#takeChunk(n))
       }
       return
     }
     if (n === WOULD_BLOCK) {
       return new Promise((resolve) => { this.#readWaiter = resolve }).then(() => this.#readNow(c))
     }
+    this.#readEnded(n)
+  }
+
+  /**
+   * While nobody reads, keep one chunk read ahead, as node:net keeps a
+   * buffer: this is how a peer's FIN or reset is noticed (and the socket
+   * released) even when the application is not reading.
+   */
+  #readAhead () {
+    if (this.#readDone || this.#state !== 'open' || this.#pulling || this.#ahead !== null) return
+    const n = this.#readChunk()
+    if (n > 0) {
+      this.#ahead = this.#takeChunk(n)
+    } else if (n === WOULD_BLOCK) {
+      this.#readWaiter = () => this.#readAhead()
+    } else {
+      this.#readEnded(n)
+    }
+  }
+
+  #readChunk () {
+    if (this.#scratch === null) this.#scratch = Buffer.allocUnsafe(READ_CHUNK)
+    return this.#native.read(this.#scratch)
+  }
+
+  /** The first n bytes of the read buffer as a chunk of their own. */
+  #takeChunk (n) {
+    const buf = this.#scratch
+    if (n < COPY_BELOW) return new Uint8Array(buf.subarray(0, n)) // a copy: the buffer is reused
+    this.#scratch = null // handed over whole (enqueue transfers its memory)
+    return new Uint8Array(buf.buffer, buf.byteOffset, n)
+  }
+
+  /** A read returned end of stream or failure. */
+  #readEnded (n) {
     if (n === READ_EOF || n === 0) {
       this.#onPeerEnd()
-      return
+    } else {
+      this.#fail(errorFromDetail(this.#native.takeError() || { code: 'EIO', message: 'read EIO' }))
     }
-    this.#fail(errorFromDetail(this.#native.takeError() || { code: 'EIO', message: 'read EIO' }))
   }
 
   /** Ends the readable normally: reads resolve done. */
@@ -649,7 +689,7 @@ class Socket {
   #write (chunk) {
     const entry = this.#takeAccepted(chunk)
     if (entry.sent) return // already flushed by close()
-    if (this.#ending || this.#writeDone || this.#state !== 'open') throw closedError()
+    if (this.#ending || this.#writeDone || this.#state !== 'open') throw this.#failure ?? closedError()
     return this.#send(entry.bytes)
   }
 
@@ -671,7 +711,7 @@ class Socket {
       const resume = () => {
         if (this.#state !== 'open') {
           this.#inflight = null
-          reject(closedError())
+          reject(this.#failure ?? closedError())
           return
         }
         const bytes = this.#pending

@@ -126,6 +126,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn socket_options_reach_the_socket() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let s = connect_any(&[addr]).await.unwrap();
+        let on = ConnectOptions {
+            no_delay: true,
+            keep_alive: Some(Duration::from_secs(30)),
+        };
+        configure(&s, &on).unwrap();
+        assert!(s.nodelay().unwrap());
+        let sock = socket2::SockRef::from(&s);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.keepalive_time().unwrap(), Duration::from_secs(30));
+        let off = ConnectOptions {
+            no_delay: false,
+            keep_alive: None,
+        };
+        let s2 = connect_any(&[addr]).await.unwrap();
+        configure(&s2, &off).unwrap();
+        assert!(!s2.nodelay().unwrap());
+        assert!(!socket2::SockRef::from(&s2).keepalive().unwrap());
+    }
+
+    #[tokio::test]
     async fn ip_literals_skip_the_resolver() {
         let addrs = resolve(&Host::Ip("::1".parse().unwrap()), 5).await.unwrap();
         assert_eq!(addrs, vec!["[::1]:5".parse::<SocketAddr>().unwrap()]);

@@ -1,0 +1,132 @@
+'use strict'
+
+// What keeps the process alive: an open socket does, a closed or failed one
+// holds nothing. Each case runs in a child process with a time limit.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { listen, echo, closedPort, runScript, nextConnection } = require('./helpers')
+
+test('a script that connects, talks and closes exits by itself', async (t) => {
+  const srv = await listen(echo)
+  t.after(() => srv.close())
+  const r = await runScript(`
+    const { connect } = require('sockets-api')
+    ;(async () => {
+      const s = connect('127.0.0.1:${srv.port}')
+      const w = s.writable.getWriter()
+      await w.write('hi')
+      const { value } = await s.readable.getReader().read()
+      console.log(Buffer.from(value).toString())
+      await s.close()
+    })()
+  `)
+  assert.equal(r.timedOut, false, 'the process did not exit by itself')
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'hi')
+})
+
+test('a failed connect nobody observes: exit code 0, no unhandledRejection', async () => {
+  const port = await closedPort()
+  const r = await runScript(`
+    process.on('unhandledRejection', (e) => { console.log('UNHANDLED', e); process.exitCode = 3 })
+    const { connect } = require('sockets-api')
+    connect('127.0.0.1:${port}')
+  `)
+  assert.equal(r.timedOut, false, 'the process did not exit by itself')
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  assert.doesNotMatch(r.stdout + r.stderr, /UNHANDLED|unhandled/i)
+})
+
+test('a pending read keeps the process alive until the data comes', async (t) => {
+  const srv = await listen((sock) => setTimeout(() => sock.end('late data'), 700))
+  t.after(() => srv.close())
+  const started = Date.now()
+  const r = await runScript(`
+    const { connect } = require('sockets-api')
+    const s = connect('127.0.0.1:${srv.port}')
+    s.readable.getReader().read().then(({ value }) => console.log(Buffer.from(value).toString()))
+  `)
+  assert.equal(r.timedOut, false)
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'late data')
+  assert.ok(Date.now() - started >= 600, 'exited before the data came')
+})
+
+test('an open socket keeps the process alive; closing it lets the process exit', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const r = await runScript(`
+    const { connect } = require('sockets-api')
+    const s = connect('127.0.0.1:${srv.port}')
+    s.opened.then(() => setTimeout(() => { console.log('closing'); s.close() }, 500))
+  `)
+  assert.equal(r.timedOut, false)
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'closing')
+})
+
+test('a socket the peer closes holds nothing afterwards', async (t) => {
+  const srv = await listen((sock) => sock.end())
+  t.after(() => srv.close())
+  const r = await runScript(`
+    const { connect } = require('sockets-api')
+    const s = connect('127.0.0.1:${srv.port}')
+    s.closed.then(() => console.log('closed'))
+    s.readable.getReader().read()
+  `)
+  assert.equal(r.timedOut, false)
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'closed')
+})
+
+test('a terminated worker leaves no connection behind', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const conns = []
+  srv.server.on('connection', (sock) => conns.push(new Promise((resolve) => sock.on('close', resolve))))
+  const r = await runScript(`
+    const { Worker } = require('node:worker_threads')
+    const w = new Worker(\`
+      const { connect } = require(${JSON.stringify(require.resolve('sockets-api'))})
+      const { parentPort } = require('node:worker_threads')
+      const sockets = []
+      for (let i = 0; i < 5; i++) sockets.push(connect('127.0.0.1:${srv.port}'))
+      Promise.all(sockets.map((s) => s.opened)).then(() => {
+        for (const s of sockets) s.readable.getReader().read()
+        parentPort.postMessage('open')
+      })
+    \`, { eval: true })
+    w.on('message', async () => {
+      await w.terminate()
+      console.log('terminated')
+    })
+  `)
+  assert.equal(r.timedOut, false, 'the process did not exit after terminating the worker')
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'terminated')
+  assert.equal(conns.length, 5)
+  // Every connection the worker made is closed (the server sees each end).
+  await Promise.race([
+    Promise.all(conns),
+    new Promise((resolve, reject) => setTimeout(() => reject(new Error('connections left open')), 5000))
+  ])
+})
+
+test('ending the main thread with sockets open closes them (environment cleanup)', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const accepted = nextConnection(srv)
+  const r = await runScript(`
+    const { connect } = require('sockets-api')
+    const s = connect('127.0.0.1:${srv.port}')
+    s.opened.then(() => { console.log('open'); process.exit(0) })
+  `)
+  assert.equal(r.code, 0, r.stderr)
+  const sock = await accepted
+  await new Promise((resolve, reject) => {
+    if (sock.closed || sock.readableEnded) return resolve()
+    sock.on('close', resolve)
+    setTimeout(() => reject(new Error('connection left open')), 5000)
+  })
+})
