@@ -444,8 +444,8 @@ class Socket {
       this.#state = 'open'
       queueMicrotask(() => this.#readAhead())
       this.#opened.resolve({
-        remoteAddress: detail.remoteAddress,
-        localAddress: detail.localAddress,
+        remoteAddress: detail.remoteAddress ?? null,
+        localAddress: detail.localAddress ?? null,
         alpn: detail.alpn ?? null
       })
     } else if (kind === EV_FAILED) {

@@ -226,7 +226,13 @@ mod tests {
 
     #[test]
     fn port_is_required() {
-        for bad in ["example.com", "example.com:", "[::1]", "[::1]:", "[::1]5432"] {
+        for bad in [
+            "example.com",
+            "example.com:",
+            "[::1]",
+            "[::1]:",
+            "[::1]5432",
+        ] {
             assert!(parse_string(bad).is_err(), "{bad} should be refused");
         }
     }
@@ -241,7 +247,14 @@ mod tests {
     #[test]
     fn bad_ports() {
         for bad in [
-            "h:0", "h:65536", "h:-1", "h:1.5", "h:abc", "h:+80", "h: 80", "h:99999999999",
+            "h:0",
+            "h:65536",
+            "h:-1",
+            "h:1.5",
+            "h:abc",
+            "h:+80",
+            "h: 80",
+            "h:99999999999",
         ] {
             assert!(parse_string(bad).is_err(), "{bad} should be refused");
         }

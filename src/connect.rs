@@ -50,7 +50,8 @@ pub async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, SocketErr> {
         match TcpStream::connect(addr).await {
             Ok(s) => return Ok(s),
             Err(e) => {
-                last = SocketErr::from_io(&e, "connect").at(addr.ip().to_string(), Some(addr.port()))
+                last =
+                    SocketErr::from_io(&e, "connect").at(addr.ip().to_string(), Some(addr.port()))
             }
         }
     }
@@ -122,7 +123,10 @@ mod tests {
         let b = closed_port("127.0.0.1");
         let e = connect_any(&[a, b]).await.unwrap_err();
         assert_eq!(e.code, "ECONNREFUSED");
-        assert_eq!(e.message(), format!("connect ECONNREFUSED 127.0.0.1:{}", b.port()));
+        assert_eq!(
+            e.message(),
+            format!("connect ECONNREFUSED 127.0.0.1:{}", b.port())
+        );
     }
 
     #[tokio::test]

@@ -159,8 +159,11 @@ mod tests {
 
     #[test]
     fn node_wording() {
-        let e = SocketErr::from_io(&io::Error::from(io::ErrorKind::ConnectionRefused), "connect")
-            .at("127.0.0.1", Some(1234));
+        let e = SocketErr::from_io(
+            &io::Error::from(io::ErrorKind::ConnectionRefused),
+            "connect",
+        )
+        .at("127.0.0.1", Some(1234));
         assert_eq!(e.message(), "connect ECONNREFUSED 127.0.0.1:1234");
         let e = SocketErr::sys("ENOTFOUND", "getaddrinfo").at("nope.invalid", None);
         assert_eq!(e.message(), "getaddrinfo ENOTFOUND nope.invalid");

@@ -110,7 +110,10 @@ fn certificates(pem: &[u8]) -> Result<Vec<Certificate>, SocketErr> {
 
 fn identity(id: &ClientIdentity) -> Result<Identity, SocketErr> {
     let bad = |what: &str, e: String| {
-        SocketErr::other("ERR_TLS_INVALID_CERT", format!("invalid client {what}: {e}"))
+        SocketErr::other(
+            "ERR_TLS_INVALID_CERT",
+            format!("invalid client {what}: {e}"),
+        )
     };
     match id {
         ClientIdentity::Pfx { der, passphrase } => {
@@ -212,7 +215,10 @@ pub fn handshake_error(e: &native_tls::Error) -> SocketErr {
             "unable to get local issuer certificate",
             "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
         ),
-        ("unable to get issuer certificate", "UNABLE_TO_GET_ISSUER_CERT"),
+        (
+            "unable to get issuer certificate",
+            "UNABLE_TO_GET_ISSUER_CERT",
+        ),
         ("certificate revoked", "CERT_REVOKED"),
         ("invalid ca certificate", "INVALID_CA"),
         ("certificate signature failure", "CERT_SIGNATURE_FAILURE"),
@@ -229,7 +235,10 @@ pub fn handshake_error(e: &native_tls::Error) -> SocketErr {
         }
     }
     if lower.contains("unexpected eof") || lower.contains("connection reset") {
-        return SocketErr::other("ECONNRESET", "Client network socket disconnected before secure TLS connection was established");
+        return SocketErr::other(
+            "ECONNRESET",
+            "Client network socket disconnected before secure TLS connection was established",
+        );
     }
     SocketErr::other(
         "ERR_SSL_HANDSHAKE_FAILURE",
@@ -242,7 +251,9 @@ pub fn handshake_error(e: &native_tls::Error) -> SocketErr {
 pub fn is_truncation(e: &io::Error) -> bool {
     e.raw_os_error().is_none()
         && (e.kind() == io::ErrorKind::UnexpectedEof
-            || e.to_string().to_ascii_lowercase().contains("unexpected eof"))
+            || e.to_string()
+                .to_ascii_lowercase()
+                .contains("unexpected eof"))
 }
 
 /// Maps a read failure, plain or TLS, to Node's code.
