@@ -135,17 +135,16 @@ fn identity(id: &ClientIdentity) -> Result<Identity, SocketErr> {
 #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
 fn pkcs8_key(key: &[u8], passphrase: Option<&str>) -> Result<Vec<u8>, String> {
     use openssl::pkey::PKey;
-    let pkey = match passphrase {
-        Some(p) => PKey::private_key_from_pem_passphrase(key, p.as_bytes()),
-        None => PKey::private_key_from_pem(key),
-    }
-    .map_err(|e| {
-        if passphrase.is_none() && key.windows(9).any(|w| w == b"ENCRYPTED") {
-            "the key is encrypted and no passphrase was given".to_owned()
-        } else {
-            e.to_string()
-        }
-    })?;
+    // Always pass a passphrase: without one OpenSSL would prompt on the
+    // terminal for an encrypted key.
+    let pkey = PKey::private_key_from_pem_passphrase(key, passphrase.unwrap_or("").as_bytes())
+        .map_err(|e| {
+            if passphrase.is_none() && key.windows(9).any(|w| w == b"ENCRYPTED") {
+                "the key is encrypted and no passphrase was given".to_owned()
+            } else {
+                e.to_string()
+            }
+        })?;
     pkey.private_key_to_pem_pkcs8().map_err(|e| e.to_string())
 }
 
@@ -211,9 +210,12 @@ pub fn handshake_error(e: &native_tls::Error) -> SocketErr {
             "unable to verify the first certificate",
             "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
         ),
+        // OpenSSL stops at its first error, Node verifies on and reports
+        // the last: for the usual case (a server sending its leaf alone,
+        // issuer unknown) that is UNABLE_TO_VERIFY_LEAF_SIGNATURE.
         (
             "unable to get local issuer certificate",
-            "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+            "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
         ),
         (
             "unable to get issuer certificate",
@@ -226,10 +228,14 @@ pub fn handshake_error(e: &native_tls::Error) -> SocketErr {
     ];
     for (needle, code) in CODES {
         if lower.contains(needle) {
-            let detail = if *code == "ERR_TLS_CERT_ALTNAME_INVALID" {
-                "Hostname/IP does not match certificate's altnames".to_owned()
-            } else {
-                needle.replace("self signed", "self-signed")
+            let detail = match *code {
+                "ERR_TLS_CERT_ALTNAME_INVALID" => {
+                    "Hostname/IP does not match certificate's altnames".to_owned()
+                }
+                "UNABLE_TO_VERIFY_LEAF_SIGNATURE" => {
+                    "unable to verify the first certificate".to_owned()
+                }
+                _ => needle.replace("self signed", "self-signed"),
             };
             return SocketErr::other(*code, detail);
         }
