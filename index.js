@@ -344,6 +344,7 @@ class Socket {
   #writeWaiter = null
   #writeDone = false // FIN sent or writing impossible
   #ending = null // promise of the final flush and FIN
+  #onConsumed = null // called when the sink takes a chunk
 
   constructor (token, target, opts, upgradeFrom) {
     if (token !== kInternal) throw new TypeError('Illegal constructor: use connect()')
@@ -679,11 +680,26 @@ class Socket {
 
   #takeAccepted (chunk) {
     const q = this.#accepted
-    while (q.length > 0) {
+    let found = null
+    while (q.length > 0 && found === null) {
       const entry = q.shift()
-      if (entry.chunk === chunk) return entry
+      if (entry.chunk === chunk) found = entry
     }
-    return { chunk, bytes: toBytes(chunk), sent: false }
+    if (this.#onConsumed) this.#onConsumed()
+    return found || { chunk, bytes: toBytes(chunk), sent: false }
+  }
+
+  /**
+   * Waits until the writable has handed every chunk of `batch` (already sent
+   * by close() or startTls()) to the sink, so their write() promises resolve
+   * before the writable is closed to further writes.
+   */
+  async #settle (batch) {
+    const waiting = () => batch.some((e) => this.#accepted.includes(e))
+    while (waiting() && this.#state === 'open') {
+      await new Promise((resolve) => { this.#onConsumed = resolve })
+      this.#onConsumed = null
+    }
   }
 
   #write (chunk) {
@@ -753,6 +769,7 @@ class Socket {
         const p = this.#send(e.bytes)
         if (p) await p
       }
+      await this.#settle(batch)
       await this.#shutdownWrite()
     })()
     handled(this.#ending)
@@ -809,6 +826,7 @@ class Socket {
           const p = this.#send(e.bytes)
           if (p) await p
         }
+        await this.#settle(batch)
       })()
       await this.#ending
       if (next.#closeCalled) throw closedError()
