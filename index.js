@@ -23,7 +23,7 @@ const WOULD_BLOCK = -2
 const FAILED = -3
 
 /** Bytes asked of the socket per read by a default reader. */
-const READ_CHUNK = 64 * 1024
+const READ_CHUNK = 256 * 1024
 /** Reads smaller than this are copied out so the read buffer can be reused. */
 const COPY_BELOW = 16 * 1024
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024

@@ -1,0 +1,165 @@
+// npm run bench [-- --quick] [-- --only download,pingpong]
+//
+// Runs every workload of docs/design.md's benchmark table against a native
+// peer (bench/peer, Rust, std threads) for each implementation, alternating
+// implementations within each round, one fresh process per measurement.
+// Prints a markdown table of medians with the ratio to node:net / node:tls
+// in the same run, and writes it to bench/results.md.
+
+import { spawn, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.join(here, '..')
+const require = createRequire(import.meta.url)
+const args = process.argv.slice(2)
+const quick = args.includes('--quick')
+const onlyArg = args.find((a) => a.startsWith('--only='))
+const only = onlyArg ? onlyArg.slice(7).split(',') : null
+
+const MB = 1 << 20
+// name, amount (full, quick), rounds (full, quick), implementations, baseline, higher-is-better
+const WORKLOADS = [
+  ['download', [1024 * MB, 256 * MB], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', true],
+  ['upload', [512 * MB, 128 * MB], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', true],
+  ['pingpong', [20000, 5000], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', false],
+  ['connect', [2000, 500], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', false],
+  ['tls_download', [1024 * MB, 256 * MB], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', true],
+  ['tls_pingpong', [20000, 5000], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', false],
+  ['concurrent', [1000, 1000], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', true]
+]
+const LABEL = {
+  'sockets-api': 'sockets-api',
+  net: 'node:net (callbacks)',
+  tls: 'node:tls (callbacks)',
+  toWeb: 'Duplex.toWeb',
+  arrowood: '@arrowood.dev/socket'
+}
+const TITLE = {
+  download: 'download 1 GiB',
+  upload: 'upload 512 MiB (64 KiB writes)',
+  pingpong: 'pingpong 64 B',
+  connect: 'connect + close',
+  tls_download: 'TLS download',
+  tls_pingpong: 'TLS pingpong 64 B',
+  concurrent: '1,000 concurrent echo sockets'
+}
+const TIMEOUT_MS = 120000
+
+function buildPeer () {
+  const r = spawnSync('cargo', ['build', '--release', '-q', '-p', 'bench-peer'], { cwd: root, stdio: 'inherit' })
+  if (r.status !== 0) throw new Error('building bench-peer failed')
+  return path.join(root, 'target', 'release', process.platform === 'win32' ? 'bench-peer.exe' : 'bench-peer')
+}
+
+async function startPeer (bin, certFile, keyFile) {
+  const child = spawn(bin, [certFile, keyFile], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const line = await new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.stdout.once('data', (d) => resolve(String(d)))
+  })
+  return { ports: JSON.parse(line), stop: () => child.stdin.end() }
+}
+
+function measure (impl, workload, port, amount, caFile) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(here, 'workload.mjs'), impl, workload, String(port), String(amount), caFile],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stderr.on('data', (d) => { err += d })
+    const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      if (code === 0) {
+        try { return resolve(JSON.parse(out.trim().split('\n').pop())) } catch {}
+      }
+      resolve({ failed: code === null ? 'timed out (hang)' : (err.trim().split('\n').pop() || `exit ${code}`) })
+    })
+  })
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+function fmt (v) {
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)
+}
+
+async function main () {
+  const { certs } = require(path.join(root, '__test__', 'certs.js'))
+  const C = certs()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sockets-api-bench-'))
+  const certFile = path.join(dir, 'server.pem')
+  const keyFile = path.join(dir, 'server.key')
+  const caFile = path.join(dir, 'ca.pem')
+  fs.writeFileSync(certFile, C.server.cert)
+  fs.writeFileSync(keyFile, C.server.key)
+  fs.writeFileSync(caFile, C.ca)
+  const peer = await startPeer(buildPeer(), certFile, keyFile)
+  const rows = []
+  try {
+    for (const [name, amounts, roundsBy, impls, baseline, higherIsBetter] of WORKLOADS) {
+      if (only && !only.includes(name)) continue
+      const amount = quick ? amounts[1] : amounts[0]
+      const rounds = quick ? roundsBy[1] : roundsBy[0]
+      const port = peer.ports[name.replace('concurrent', 'echo').replace('pingpong', 'echo')]
+      const results = Object.fromEntries(impls.map((i) => [i, []]))
+      for (let round = 0; round < rounds; round++) {
+        // Alternate the order each round (A B C, C B A, ...).
+        const order = round % 2 ? [...impls].reverse() : impls
+        for (const impl of order) {
+          const r = await measure(impl, name, port, amount, caFile)
+          results[impl].push(r)
+          process.stderr.write(`${name} ${impl}: ${r.failed ? `FAILED ${r.failed}` : `${fmt(r.value)} ${r.unit}, ${fmt(r.maxRssMB)} MB RSS`}\n`)
+        }
+      }
+      const summary = {}
+      for (const impl of impls) {
+        const ok = results[impl].filter((r) => !r.failed)
+        summary[impl] = ok.length === 0
+          ? { failed: results[impl][0].failed }
+          : { value: median(ok.map((r) => r.value)), unit: ok[0].unit, rss: median(ok.map((r) => r.maxRssMB)) }
+      }
+      const base = summary[baseline]
+      for (const impl of impls) {
+        const s = summary[impl]
+        let ratio = ''
+        if (!s.failed && !base.failed) {
+          ratio = higherIsBetter ? s.value / base.value : base.value / s.value
+        }
+        rows.push({ workload: name, impl, ...s, ratio, rssRatio: s.failed || base.failed ? '' : s.rss / base.rss })
+      }
+    }
+  } finally {
+    peer.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  const lines = [
+    `Node ${process.version}, ${os.cpus().length} cores, ${quick ? 'quick run' : 'full run'}, ${new Date().toISOString().slice(0, 10)}.`,
+    'Medians of alternating runs; ratio > 1 is better than the node:net / node:tls baseline of the same run',
+    '(for pingpong and connect: baseline time / time). RSS: peak of the measuring process.',
+    '',
+    '| workload | implementation | median | ratio | peak RSS (MB) | RSS ratio |',
+    '|---|---|---|---|---|---|'
+  ]
+  for (const r of rows) {
+    lines.push(r.failed
+      ? `| ${TITLE[r.workload]} | ${LABEL[r.impl]} | failed: ${r.failed} | | | |`
+      : `| ${TITLE[r.workload]} | ${LABEL[r.impl]} | ${fmt(r.value)} ${r.unit} | ${fmt(r.ratio)}x | ${fmt(r.rss)} | ${fmt(r.rssRatio)}x |`)
+  }
+  const table = lines.join('\n') + '\n'
+  process.stdout.write('\n' + table)
+  fs.writeFileSync(path.join(here, 'results.md'), table)
+  fs.writeFileSync(path.join(here, 'results.json'), JSON.stringify(rows, null, 2))
+}
+
+await main()

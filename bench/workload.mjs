@@ -1,0 +1,239 @@
+// One measurement in a fresh process: node bench/workload.mjs <impl> <workload> <port> <amount>
+// Prints { value, unit, maxRssMB } as JSON. Run by bench/run.mjs.
+
+import net from 'node:net'
+import tls from 'node:tls'
+import { once } from 'node:events'
+import { Duplex } from 'node:stream'
+import { connect as socketsApiConnect } from 'sockets-api'
+import { connect as arrowoodConnect } from '@arrowood.dev/socket'
+
+const [impl, workload, portText, amountText, caFile] = process.argv.slice(2)
+const port = Number(portText)
+const amount = Number(amountText)
+const secure = workload.startsWith('tls_')
+const ca = caFile ? (await import('node:fs')).readFileSync(caFile, 'utf8') : undefined
+const MSG = 64
+
+// --- stream-based implementations: { readable, writable, close() } ----------
+
+async function openStreams () {
+  if (impl === 'sockets-api') {
+    const s = socketsApiConnect(`localhost:${port}`, secure ? { secureTransport: 'on', ca } : {})
+    await s.opened
+    return { readable: s.readable, writable: s.writable, close: () => s.close() }
+  }
+  if (impl === 'arrowood') {
+    const s = arrowoodConnect(`localhost:${port}`, secure ? { secureTransport: 'on' } : {})
+    await s.opened
+    return { readable: s.readable, writable: s.writable, close: () => s.close() }
+  }
+  if (impl === 'toWeb') {
+    const s = secure
+      ? tls.connect({ port, host: 'localhost', ca })
+      : net.connect({ port, host: 'localhost', noDelay: true })
+    await once(s, secure ? 'secureConnect' : 'connect')
+    const { readable, writable } = Duplex.toWeb(s)
+    return { readable, writable, close: () => { s.destroy(); return once(s, 'close') } }
+  }
+  throw new Error(`unknown implementation ${impl}`)
+}
+
+/** Reads exactly n bytes; returns the leftover-free total. */
+async function readN (reader, n) {
+  let got = 0
+  while (got < n) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error(`ended after ${got} of ${n} bytes`)
+    got += value.byteLength
+  }
+  return got
+}
+
+function lengthPrefix (n) {
+  const b = Buffer.alloc(8)
+  b.writeBigUInt64BE(BigInt(n))
+  return b
+}
+
+const streamWorkloads = {
+  async download (size) {
+    const s = await openStreams()
+    const t0 = performance.now()
+    const w = s.writable.getWriter()
+    await w.write(lengthPrefix(size))
+    await readN(s.readable.getReader(), size)
+    const ms = performance.now() - t0
+    w.releaseLock()
+    await s.close()
+    return { value: size / 1e6 / (ms / 1000), unit: 'MB/s' }
+  },
+  async upload (size) {
+    const s = await openStreams()
+    const chunk = Buffer.alloc(64 * 1024, 1)
+    const w = s.writable.getWriter()
+    const reader = s.readable.getReader()
+    const t0 = performance.now()
+    for (let sent = 0; sent < size; sent += chunk.length) {
+      await w.ready
+      w.write(chunk)
+    }
+    await w.close()
+    await readN(reader, 8)
+    const ms = performance.now() - t0
+    await s.close()
+    return { value: size / 1e6 / (ms / 1000), unit: 'MB/s' }
+  },
+  async pingpong (n) {
+    const s = await openStreams()
+    const w = s.writable.getWriter()
+    const r = s.readable.getReader()
+    const msg = Buffer.alloc(MSG, 7)
+    const t0 = performance.now()
+    for (let i = 0; i < n; i++) {
+      await w.write(msg)
+      await readN(r, MSG)
+    }
+    const ms = performance.now() - t0
+    w.releaseLock()
+    r.releaseLock()
+    await s.close()
+    return { value: (ms * 1000) / n, unit: 'µs/op' }
+  },
+  async connect (n) {
+    const t0 = performance.now()
+    for (let i = 0; i < n; i++) {
+      const s = await openStreams()
+      await s.close()
+    }
+    const ms = performance.now() - t0
+    return { value: (ms * 1000) / n, unit: 'µs/op' }
+  },
+  async concurrent (sockets) {
+    const rounds = 20
+    const msg = Buffer.alloc(1024, 3)
+    const t0 = performance.now()
+    await Promise.all(Array.from({ length: sockets }, async () => {
+      const s = await openStreams()
+      const w = s.writable.getWriter()
+      const r = s.readable.getReader()
+      for (let i = 0; i < rounds; i++) {
+        await w.write(msg)
+        await readN(r, msg.length)
+      }
+      w.releaseLock()
+      r.releaseLock()
+      await s.close()
+    }))
+    const ms = performance.now() - t0
+    return { value: (sockets * rounds * msg.length * 2) / 1e6 / (ms / 1000), unit: 'MB/s' }
+  }
+}
+
+// --- node:net / node:tls with callbacks ---------------------------------------
+
+function openRaw () {
+  const s = secure
+    ? tls.connect({ port, host: 'localhost', ca })
+    : net.connect({ port, host: 'localhost', noDelay: true })
+  return once(s, secure ? 'secureConnect' : 'connect').then(() => s)
+}
+
+function readRaw (s, n) {
+  return new Promise((resolve, reject) => {
+    let got = 0
+    const onData = (d) => {
+      got += d.length
+      if (got >= n) {
+        s.off('data', onData)
+        s.off('error', reject)
+        resolve(got)
+      }
+    }
+    s.on('data', onData)
+    s.on('error', reject)
+  })
+}
+
+const rawWorkloads = {
+  async download (size) {
+    const s = await openRaw()
+    const t0 = performance.now()
+    s.write(lengthPrefix(size))
+    await readRaw(s, size)
+    const ms = performance.now() - t0
+    s.destroy()
+    return { value: size / 1e6 / (ms / 1000), unit: 'MB/s' }
+  },
+  async upload (size) {
+    const s = await openRaw()
+    const chunk = Buffer.alloc(64 * 1024, 1)
+    const done = readRaw(s, 8)
+    const t0 = performance.now()
+    for (let sent = 0; sent < size; sent += chunk.length) {
+      if (!s.write(chunk)) await once(s, 'drain')
+    }
+    s.end()
+    await done
+    const ms = performance.now() - t0
+    s.destroy()
+    return { value: size / 1e6 / (ms / 1000), unit: 'MB/s' }
+  },
+  async pingpong (n) {
+    const s = await openRaw()
+    const msg = Buffer.alloc(MSG, 7)
+    const t0 = performance.now()
+    await new Promise((resolve, reject) => {
+      let i = 0
+      let got = 0
+      s.on('error', reject)
+      s.on('data', (d) => {
+        got += d.length
+        if (got >= MSG) {
+          got -= MSG
+          if (++i === n) return resolve()
+          s.write(msg)
+        }
+      })
+      s.write(msg)
+    })
+    const ms = performance.now() - t0
+    s.destroy()
+    return { value: (ms * 1000) / n, unit: 'µs/op' }
+  },
+  async connect (n) {
+    const t0 = performance.now()
+    for (let i = 0; i < n; i++) {
+      const s = await openRaw()
+      s.end()
+      s.resume()
+      await once(s, 'close')
+    }
+    const ms = performance.now() - t0
+    return { value: (ms * 1000) / n, unit: 'µs/op' }
+  },
+  async concurrent (sockets) {
+    const rounds = 20
+    const msg = Buffer.alloc(1024, 3)
+    const t0 = performance.now()
+    await Promise.all(Array.from({ length: sockets }, async () => {
+      const s = await openRaw()
+      for (let i = 0; i < rounds; i++) {
+        s.write(msg)
+        await readRaw(s, msg.length)
+      }
+      s.end()
+      s.resume()
+      await once(s, 'close')
+    }))
+    const ms = performance.now() - t0
+    return { value: (sockets * rounds * msg.length * 2) / 1e6 / (ms / 1000), unit: 'MB/s' }
+  }
+}
+
+const base = workload.replace(/^tls_/, '')
+const table = impl === 'net' || impl === 'tls' ? rawWorkloads : streamWorkloads
+const result = await table[base](amount)
+result.maxRssMB = process.resourceUsage().maxRSS / 1024
+process.stdout.write(JSON.stringify(result) + '\n')
+process.exit(0)
