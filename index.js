@@ -391,7 +391,9 @@ class Socket {
   close (reason) {
     if (this.#closeCalled) return this.#closed.promise
     this.#closeCalled = true
-    if (this.#state === 'closed') return this.#closed.promise
+    // After startTls() the connection belongs to the TLS socket: `closed`
+    // resolves when the hand-off is done, and nothing else happens here.
+    if (this.#state === 'closed' || this.#upgraded) return this.#closed.promise
     if (this.#state === 'connecting' || reason !== undefined) {
       this.#abort(reason === undefined ? closedError() : reason)
       return this.#closed.promise
@@ -430,6 +432,9 @@ class Socket {
 
   #onEvent (kind, bits, detail) {
     if (kind === EV_READY) {
+      // A TLS session may need to write in order to read (or the reverse),
+      // so on a TLS socket any readiness retries both directions.
+      if (this.#secureTransport === 'on') bits |= READABLE | WRITABLE
       if (bits & READABLE && this.#readWaiter) {
         const wake = this.#readWaiter
         this.#readWaiter = null
@@ -836,7 +841,11 @@ class Socket {
     } catch (e) {
       const err = e instanceof SocketError || !(e instanceof Error) ? e : errorFromNative(e)
       next.#fail(err)
-      this.#fail(err)
+      if (next.#closeCalled) {
+        this.#finish() // the TLS socket was closed first: nothing failed here
+      } else {
+        this.#fail(err)
+      }
       return
     }
     next.#native = native

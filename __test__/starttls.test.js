@@ -203,6 +203,19 @@ test('the old closed resolves after startTls() has returned; a later close() lea
   await tlsConversation(secure)
 })
 
+test('close() on the old socket right after startTls() leaves the upgrade alone', async (t) => {
+  const srv = await smtpServer()
+  t.after(() => srv.close())
+  const socket = connect(`localhost:${srv.port}`, { secureTransport: 'starttls', ca: C.ca })
+  const { reader, writer } = await plainGreeting(socket)
+  reader.releaseLock()
+  writer.releaseLock()
+  const secure = socket.startTls()
+  await socket.close() // before the hand-off has even started
+  await secure.opened
+  await tlsConversation(secure)
+})
+
 test('startTls() misuse: a second call, a closed socket, a plain or TLS socket', async (t) => {
   const srv = await smtpServer()
   t.after(() => srv.close())
