@@ -111,7 +111,7 @@ async function main () {
       if (only && !only.includes(name)) continue
       const amount = quick ? amounts[1] : amounts[0]
       const rounds = quick ? roundsBy[1] : roundsBy[0]
-      const port = peer.ports[name.replace('concurrent', 'echo').replace('pingpong', 'echo')]
+      const port = peer.ports[{ concurrent: 'echo', pingpong: 'echo', connect: 'echo', tls_pingpong: 'tls_echo' }[name] || name]
       const results = Object.fromEntries(impls.map((i) => [i, []]))
       for (let round = 0; round < rounds; round++) {
         // Alternate the order each round (A B C, C B A, ...).

@@ -246,10 +246,31 @@ pub fn handshake_error(e: &native_tls::Error) -> SocketErr {
             "Client network socket disconnected before secure TLS connection was established",
         );
     }
-    SocketErr::other(
-        "ERR_SSL_HANDSHAKE_FAILURE",
-        format!("TLS handshake failed: {text}"),
-    )
+    openssl_error(&text, "ERR_SSL_HANDSHAKE_FAILURE")
+}
+
+/// Node names OpenSSL failures `ERR_SSL_` + the reason, upper-cased:
+/// "tlsv13 alert certificate required" is
+/// `ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`. The reason is the fifth
+/// field of OpenSSL's "error:code:lib:func:reason:file:line:" text.
+fn openssl_error(text: &str, fallback: &str) -> SocketErr {
+    let reason = text
+        .split("error:")
+        .nth(1)
+        .and_then(|e| e.split(':').nth(3))
+        .map(str::trim)
+        .filter(|r| {
+            !r.is_empty()
+                && r.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '_')
+        });
+    match reason {
+        Some(reason) => {
+            let code = format!("ERR_SSL_{}", reason.to_ascii_uppercase().replace(' ', "_"));
+            SocketErr::other(code, reason.to_owned())
+        }
+        None => SocketErr::other(fallback, format!("TLS error: {text}")),
+    }
 }
 
 /// A TLS session the peer ended without close_notify. Many servers do;
@@ -282,6 +303,27 @@ fn stream_error(e: &io::Error, syscall: &'static str) -> SocketErr {
         | io::ErrorKind::ConnectionAborted
         | io::ErrorKind::UnexpectedEof
         | io::ErrorKind::BrokenPipe => SocketErr::sys(io_code(e), syscall),
-        _ => SocketErr::other("ERR_SSL_PROTOCOL_ERROR", format!("TLS error: {e}")),
+        _ => openssl_error(&e.to_string(), "ERR_SSL_PROTOCOL_ERROR"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openssl_reasons_become_node_codes() {
+        let e = openssl_error(
+            "error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:../ssl/record/rec_layer_s3.c:1605:SSL alert number 116",
+            "X",
+        );
+        assert_eq!(e.code, "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED");
+        assert_eq!(e.message(), "tlsv13 alert certificate required");
+        let e = openssl_error(
+            "error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../ssl/record/ssl3_record.c:354:",
+            "X",
+        );
+        assert_eq!(e.code, "ERR_SSL_WRONG_VERSION_NUMBER");
+        assert_eq!(openssl_error("something else", "X").code, "X");
     }
 }
