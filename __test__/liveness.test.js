@@ -130,3 +130,13 @@ test('ending the main thread with sockets open closes them (environment cleanup)
     setTimeout(() => reject(new Error('connection left open')), 5000)
   })
 })
+
+test('on Linux and macOS readiness comes from the event loop (unless turned off)', () => {
+  // A configuration check rather than behaviour: the fast path must not be
+  // silently replaced by the fallback.
+  const binding = require('../binding.js')
+  const expected = process.platform === 'win32' || process.env.SOCKETS_API_READINESS === 'runtime'
+    ? 'runtime'
+    : 'event-loop'
+  assert.equal(binding.readinessSource(), expected)
+})

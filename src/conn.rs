@@ -128,6 +128,9 @@ enum State {
 
 pub struct Conn {
     state: Mutex<State>,
+    /// Readiness comes from the JS thread's event loop (the napi layer polls
+    /// the socket there) rather than from the runtime's readiness task.
+    event_loop_readiness: bool,
     /// Interests the JS thread waits for (READABLE | WRITABLE).
     armed: AtomicU32,
     armed_changed: Notify,
@@ -145,9 +148,12 @@ pub struct ConnectPlan {
 }
 
 impl Conn {
-    pub fn new(sink: Box<dyn EventSink>) -> Arc<Self> {
+    /// `event_loop_readiness`: the caller watches the socket itself after it
+    /// opens (see [`Conn::take_wanted`]); no readiness task runs then.
+    pub fn new(sink: Box<dyn EventSink>, event_loop_readiness: bool) -> Arc<Self> {
         Arc::new(Conn {
             state: Mutex::new(State::Connecting),
+            event_loop_readiness,
             armed: AtomicU32::new(0),
             armed_changed: Notify::new(),
             cancel: CancellationToken::new(),
@@ -232,9 +238,16 @@ impl Conn {
         });
     }
 
-    fn opened(self: &Arc<Self>, transport: Transport) {
+    fn opened(self: &Arc<Self>, mut transport: Transport) {
         let info = transport.info();
         let stream = transport.stream.clone();
+        if self.event_loop_readiness {
+            // The handshake is over: from now on readiness comes from the
+            // event loop, so the session uses plain syscalls.
+            if let Some(tls) = transport.tls.as_mut() {
+                tls.get_mut().raw = true;
+            }
+        }
         {
             let mut state = self.lock();
             if !matches!(*state, State::Connecting) {
@@ -242,8 +255,10 @@ impl Conn {
             }
             *state = State::Open(transport);
         }
-        let conn = self.clone();
-        tokio::spawn(async move { conn.watch_readiness(stream).await });
+        if !self.event_loop_readiness {
+            let conn = self.clone();
+            tokio::spawn(async move { conn.watch_readiness(stream).await });
+        }
         self.emit(Event::Opened(info));
     }
 
@@ -307,8 +322,40 @@ impl Conn {
         } else {
             READABLE
         };
-        if self.armed.fetch_or(bit, Ordering::AcqRel) & bit == 0 {
+        let before = self.armed.fetch_or(bit, Ordering::AcqRel);
+        if !self.event_loop_readiness && before & bit == 0 {
             self.armed_changed.notify_one();
+        }
+    }
+
+    /// With event-loop readiness: the interests armed since the last call,
+    /// for the caller to watch.
+    pub fn take_wanted(&self) -> u32 {
+        self.armed.swap(0, Ordering::AcqRel)
+    }
+
+    /// The socket's descriptor while open, for event-loop readiness.
+    #[cfg(unix)]
+    pub fn raw_fd(&self) -> Option<std::os::unix::io::RawFd> {
+        match &*self.lock() {
+            State::Open(t) => Some(t.stream.raw_fd()),
+            _ => None,
+        }
+    }
+
+    fn stream_read(&self, stream: &Stream, buf: &mut [u8]) -> io::Result<usize> {
+        if self.event_loop_readiness {
+            stream.read_raw(buf)
+        } else {
+            stream.try_read(buf)
+        }
+    }
+
+    fn stream_write(&self, stream: &Stream, buf: &[u8]) -> io::Result<usize> {
+        if self.event_loop_readiness {
+            stream.write_raw(buf)
+        } else {
+            stream.try_write(buf)
         }
     }
 
@@ -332,7 +379,7 @@ impl Conn {
             t.clear_blocked();
             let r = match t.tls.as_mut() {
                 Some(tls) => tls.read(&mut buf[filled..]),
-                None => t.stream.try_read(&mut buf[filled..]),
+                None => self.stream_read(&t.stream, &mut buf[filled..]),
             };
             match r {
                 Ok(0) => {
@@ -389,7 +436,7 @@ impl Conn {
             t.clear_blocked();
             let r = match t.tls.as_mut() {
                 Some(tls) => tls.write(&data[written..]),
-                None => t.stream.try_write(&data[written..]),
+                None => self.stream_write(&t.stream, &data[written..]),
             };
             match r {
                 Ok(0) => return WriteOutcome::Failed(SocketErr::sys("EPIPE", "write")),
@@ -473,7 +520,7 @@ impl Conn {
 fn discard_input(stream: &Stream) {
     let mut scratch = [0u8; 16 * 1024];
     for _ in 0..64 {
-        match stream.try_read(&mut scratch) {
+        match stream.read_raw(&mut scratch) {
             Ok(n) if n > 0 => continue,
             _ => break,
         }

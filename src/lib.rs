@@ -15,7 +15,9 @@ mod registry;
 pub mod runtime;
 pub mod stream;
 pub mod tls;
+mod uv_poll;
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -227,14 +229,78 @@ fn registry(env: &Env) -> Result<Arc<Registry>> {
     Ok(r)
 }
 
-fn new_conn(env: &Env, on_event: Function<EventArgs, ()>) -> Result<Arc<Conn>> {
+fn new_conn(env: &Env, on_event: &Function<EventArgs, ()>, event_loop: bool) -> Result<Arc<Conn>> {
     let tsfn: EventFn = on_event
         .build_threadsafe_function::<Event>()
         .callee_handled::<false>()
         .build_callback(|ctx| Ok(event_args(ctx.value)))?;
-    let conn = Conn::new(Box::new(JsSink(tsfn)));
+    let conn = Conn::new(Box::new(JsSink(tsfn)), event_loop);
     registry(env)?.add(&conn);
     Ok(conn)
+}
+
+/// How a socket learns that it may read or write again.
+enum Readiness {
+    /// The runtime's readiness task reports through the event callback.
+    Runtime,
+    /// A libuv poll on the JS thread's loop, made when first needed.
+    EventLoop {
+        callback: FunctionRef<EventArgs, ()>,
+        poll: RefCell<Option<uv_poll::Poll>>,
+    },
+}
+
+impl Readiness {
+    fn new(on_event: &Function<EventArgs, ()>) -> Result<Self> {
+        if uv_poll::available() {
+            Ok(Readiness::EventLoop {
+                callback: on_event.create_ref()?,
+                poll: RefCell::new(None),
+            })
+        } else {
+            Ok(Readiness::Runtime)
+        }
+    }
+
+    fn is_event_loop(&self) -> bool {
+        matches!(self, Readiness::EventLoop { .. })
+    }
+
+    /// Watches what the connection armed during the last call.
+    #[cfg(unix)]
+    fn watch(&self, env: &Env, conn: &Conn) {
+        let Readiness::EventLoop { callback, poll } = self else {
+            return;
+        };
+        let wanted = conn.take_wanted();
+        if wanted == 0 {
+            return;
+        }
+        let mut slot = poll.borrow_mut();
+        if slot.is_none() {
+            let (Some(fd), Ok(func)) = (conn.raw_fd(), callback.borrow_back(env)) else {
+                return;
+            };
+            // SAFETY: on the JS thread of `env` (napi methods run there);
+            // `func` belongs to `env`; the descriptor stays open until
+            // `close()` below closes the poll before the socket goes.
+            *slot = unsafe { uv_poll::Poll::new(env.raw(), func.raw(), fd) };
+        }
+        if let Some(p) = slot.as_ref() {
+            p.want(wanted);
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn watch(&self, _env: &Env, _conn: &Conn) {}
+
+    fn close(&self) {
+        if let Readiness::EventLoop { poll, .. } = self {
+            if let Some(p) = poll.borrow_mut().take() {
+                p.close();
+            }
+        }
+    }
 }
 
 fn rt() -> Result<tokio::runtime::Handle> {
@@ -246,6 +312,7 @@ fn rt() -> Result<tokio::runtime::Handle> {
 #[napi]
 pub struct NativeSocket {
     conn: Arc<Conn>,
+    readiness: Readiness,
     last_error: Mutex<Option<SocketErr>>,
 }
 
@@ -253,8 +320,10 @@ pub struct NativeSocket {
 impl NativeSocket {
     #[napi(constructor)]
     pub fn new(env: Env, on_event: Function<EventArgs, ()>) -> Result<Self> {
+        let readiness = Readiness::new(&on_event)?;
         Ok(NativeSocket {
-            conn: new_conn(&env, on_event)?,
+            conn: new_conn(&env, &on_event, readiness.is_event_loop())?,
+            readiness,
             last_error: Mutex::new(None),
         })
     }
@@ -293,14 +362,17 @@ impl NativeSocket {
     /// -1 (end of stream), -2 (nothing yet: readiness armed), -3 (failed:
     /// see `takeError`).
     #[napi]
-    pub fn read(&self, mut buf: Uint8ArraySlice) -> i32 {
+    pub fn read(&self, env: Env, mut buf: Uint8ArraySlice) -> i32 {
         // SAFETY: this call is synchronous on the JS thread, so no JS code
         // runs (and no other view of this memory is used) until it returns;
         // the slice does not outlive the call.
         let buf = unsafe { buf.as_mut() };
         match self.conn.read(buf) {
             ReadOutcome::Data(n) => i32::try_from(n).unwrap_or(i32::MAX),
-            ReadOutcome::WouldBlock => WOULD_BLOCK,
+            ReadOutcome::WouldBlock => {
+                self.readiness.watch(&env, &self.conn);
+                WOULD_BLOCK
+            }
             ReadOutcome::Eof => READ_EOF,
             ReadOutcome::Failed(e) => self.failed(e),
         }
@@ -309,9 +381,14 @@ impl NativeSocket {
     /// Writes what the socket takes now: the byte count (fewer than given:
     /// writability armed), or -3 (failed: see `takeError`).
     #[napi]
-    pub fn write(&self, data: &[u8]) -> i32 {
+    pub fn write(&self, env: Env, data: &[u8]) -> i32 {
         match self.conn.write(data) {
-            WriteOutcome::Wrote(n) => i32::try_from(n).unwrap_or(i32::MAX),
+            WriteOutcome::Wrote(n) => {
+                if n < data.len() {
+                    self.readiness.watch(&env, &self.conn);
+                }
+                i32::try_from(n).unwrap_or(i32::MAX)
+            }
             WriteOutcome::Failed(e) => self.failed(e),
         }
     }
@@ -319,10 +396,13 @@ impl NativeSocket {
     /// Sends FIN (after TLS close_notify): 1 done, 0 socket full (writability
     /// armed, call again), -3 failed.
     #[napi]
-    pub fn shutdown(&self) -> i32 {
+    pub fn shutdown(&self, env: Env) -> i32 {
         match self.conn.shutdown_write() {
             Ok(true) => 1,
-            Ok(false) => 0,
+            Ok(false) => {
+                self.readiness.watch(&env, &self.conn);
+                0
+            }
             Err(e) => self.failed(e),
         }
     }
@@ -340,6 +420,8 @@ impl NativeSocket {
     /// Closes the socket (or cancels connecting) and releases it.
     #[napi]
     pub fn close(&self) {
+        // The poll goes first: it must not outlive the descriptor.
+        self.readiness.close();
         self.conn.close();
     }
 
@@ -354,13 +436,15 @@ impl NativeSocket {
         connect_timeout: Option<f64>,
     ) -> Result<NativeSocket> {
         let config = tls.into_config()?;
+        self.readiness.close();
         let transport = self.conn.take_transport().ok_or_else(|| {
             socket_error(SocketErr::other(
                 "ERR_SOCKET_CLOSED",
                 "the socket is not open",
             ))
         })?;
-        let conn = new_conn(&env, on_event)?;
+        let readiness = Readiness::new(&on_event)?;
+        let conn = new_conn(&env, &on_event, readiness.is_event_loop())?;
         let stream = transport.stream.clone();
         drop(transport);
         conn.start_upgrade(
@@ -373,6 +457,7 @@ impl NativeSocket {
         );
         Ok(NativeSocket {
             conn,
+            readiness,
             last_error: Mutex::new(None),
         })
     }
@@ -387,4 +472,15 @@ impl NativeSocket {
 #[napi]
 pub fn open_socket_count(env: Env) -> Result<u32> {
     Ok(registry(&env)?.live() as u32)
+}
+
+/// Where readiness comes from in this process: `"event-loop"` (a libuv poll
+/// on the JS thread) or `"runtime"` (the addon's readiness task).
+#[napi]
+pub fn readiness_source() -> &'static str {
+    if uv_poll::available() {
+        "event-loop"
+    } else {
+        "runtime"
+    }
 }

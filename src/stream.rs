@@ -38,11 +38,33 @@ impl Stream {
         }
     }
 
-    pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    /// A plain non-blocking `recv`, not gated by the runtime's readiness:
+    /// for when readiness comes from the JS thread's event loop instead.
+    pub fn read_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let sock = self.sock_ref();
+        (&*sock).read(buf)
+    }
+
+    /// A plain non-blocking `send`; see `read_raw`.
+    pub fn write_raw(&self, buf: &[u8]) -> io::Result<usize> {
+        let sock = self.sock_ref();
+        (&*sock).write(buf)
+    }
+
+    fn sock_ref(&self) -> socket2::SockRef<'_> {
         match self {
-            Stream::Tcp(s) => s.try_write_vectored(bufs),
+            Stream::Tcp(s) => socket2::SockRef::from(s),
             #[cfg(unix)]
-            Stream::Unix(s) => s.try_write_vectored(bufs),
+            Stream::Unix(s) => socket2::SockRef::from(s),
+        }
+    }
+
+    #[cfg(unix)]
+    pub fn raw_fd(&self) -> std::os::unix::io::RawFd {
+        use std::os::unix::io::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
         }
     }
 
@@ -96,6 +118,9 @@ impl Stream {
 pub struct NonBlocking {
     pub stream: Arc<Stream>,
     pub blocked_on: Option<Interest>,
+    /// Plain syscalls (readiness from the JS thread's event loop) instead of
+    /// the runtime-gated ones used during the handshake.
+    pub raw: bool,
 }
 
 impl NonBlocking {
@@ -103,6 +128,7 @@ impl NonBlocking {
         NonBlocking {
             stream,
             blocked_on: None,
+            raw: false,
         }
     }
 
@@ -116,14 +142,22 @@ impl NonBlocking {
 
 impl Read for NonBlocking {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let r = self.stream.try_read(buf);
+        let r = if self.raw {
+            self.stream.read_raw(buf)
+        } else {
+            self.stream.try_read(buf)
+        };
         self.note(r, Interest::READABLE)
     }
 }
 
 impl Write for NonBlocking {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let r = self.stream.try_write(buf);
+        let r = if self.raw {
+            self.stream.write_raw(buf)
+        } else {
+            self.stream.try_write(buf)
+        };
         self.note(r, Interest::WRITABLE)
     }
 

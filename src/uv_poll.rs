@@ -1,0 +1,367 @@
+//! Readiness from the JS thread's own event loop: a libuv poll handle on the
+//! socket's descriptor, reporting straight to the socket's JS callback.
+//!
+//! With it, an inbound message costs one wake-up of the JS thread (the one
+//! `node:net` pays) instead of two (kernel → runtime thread → JS thread), and
+//! arming an interest is a local call instead of a message to the runtime.
+//! The runtime keeps connecting, handshakes and timers.
+//!
+//! libuv's functions are looked up in the running process (Node exports
+//! them to addons). Where they cannot be found, `available()` is false and
+//! connections fall back to the runtime's readiness task.
+//!
+//! Everything here runs on the JS thread that owns the environment.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ptr;
+use std::sync::OnceLock;
+
+use napi::sys;
+
+type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
+type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
+
+/// `UV_POLL` in libuv's `uv_handle_type` (stable across libuv 1.x).
+const UV_POLL: c_int = 8;
+const UV_READABLE: c_int = 1;
+const UV_WRITABLE: c_int = 2;
+
+type HandleSizeFn = unsafe extern "C" fn(c_int) -> usize;
+type PollInitFn = unsafe extern "C" fn(*mut sys::uv_loop_s, *mut c_void, c_int) -> c_int;
+type PollStartFn = unsafe extern "C" fn(*mut c_void, c_int, PollCb) -> c_int;
+type PollStopFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+type CloseFn = unsafe extern "C" fn(*mut c_void, CloseCb);
+type SetDataFn = unsafe extern "C" fn(*mut c_void, *mut c_void);
+type GetDataFn = unsafe extern "C" fn(*const c_void) -> *mut c_void;
+
+/// The libuv entry points used, resolved once.
+struct Uv {
+    handle_size: HandleSizeFn,
+    poll_init: PollInitFn,
+    poll_start: PollStartFn,
+    poll_stop: PollStopFn,
+    close: CloseFn,
+    handle_set_data: SetDataFn,
+    handle_get_data: GetDataFn,
+}
+
+static UV: OnceLock<Option<Uv>> = OnceLock::new();
+
+#[cfg(unix)]
+fn lookup(name: &CStr) -> *mut c_void {
+    // SAFETY: dlsym with RTLD_DEFAULT only reads the process's symbol tables;
+    // `name` is a valid NUL-terminated string.
+    unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr() as *const c_char) }
+}
+
+#[cfg(not(unix))]
+fn lookup(_name: &CStr) -> *mut c_void {
+    ptr::null_mut()
+}
+
+fn uv() -> Option<&'static Uv> {
+    UV.get_or_init(|| {
+        macro_rules! sym {
+            ($name:literal, $ty:ty) => {{
+                let p = lookup($name);
+                if p.is_null() {
+                    return None;
+                }
+                // SAFETY: the symbol is libuv's function of that name, whose
+                // C signature is `$ty` (libuv 1.x ABI, stable).
+                unsafe { std::mem::transmute::<*mut c_void, $ty>(p) }
+            }};
+        }
+        Some(Uv {
+            handle_size: sym!(c"uv_handle_size", HandleSizeFn),
+            poll_init: sym!(c"uv_poll_init", PollInitFn),
+            poll_start: sym!(c"uv_poll_start", PollStartFn),
+            poll_stop: sym!(c"uv_poll_stop", PollStopFn),
+            close: sym!(c"uv_close", CloseFn),
+            handle_set_data: sym!(c"uv_handle_set_data", SetDataFn),
+            handle_get_data: sym!(c"uv_handle_get_data", GetDataFn),
+        })
+    })
+    .as_ref()
+}
+
+/// Whether event-loop readiness can be used in this process. It can be
+/// turned off with `SOCKETS_API_READINESS=runtime` (for comparison).
+pub fn available() -> bool {
+    if std::env::var_os("SOCKETS_API_READINESS").is_some_and(|v| v == "runtime") {
+        return false;
+    }
+    cfg!(unix) && uv().is_some()
+}
+
+/// What the poll callback needs; lives in the same allocation's lifetime as
+/// the libuv handle (freed by the close callback).
+struct PollState {
+    env: sys::napi_env,
+    callback: sys::napi_ref,
+    async_context: sys::napi_async_context,
+    cleanup: sys::napi_async_cleanup_hook_handle,
+    /// Events being watched (UV_READABLE | UV_WRITABLE); 0 when stopped.
+    events: c_int,
+    /// The handle's memory, `uv_handle_size(UV_POLL)` bytes.
+    handle: *mut c_void,
+    handle_layout: std::alloc::Layout,
+    closing: bool,
+}
+
+/// A poll handle on one socket. Not `Send`: it belongs to the JS thread.
+pub struct Poll {
+    state: *mut PollState,
+}
+
+/// Event kind and bits as `lib.rs` reports readiness to JS.
+pub const EV_READY: u32 = 3;
+
+impl Poll {
+    /// Creates a (stopped) poll handle for `fd` that reports readiness by
+    /// calling `callback(EV_READY, bits)`.
+    ///
+    /// # Safety
+    /// Must be called on the JS thread of `env`, with `callback` a function
+    /// value of that environment, and `fd` a socket that stays open until
+    /// [`Poll::close`] is called.
+    pub unsafe fn new(env: sys::napi_env, callback: sys::napi_value, fd: c_int) -> Option<Poll> {
+        let uv = uv()?;
+        let mut uv_loop = ptr::null_mut();
+        if sys::napi_get_uv_event_loop(env, &mut uv_loop) != sys::Status::napi_ok {
+            return None;
+        }
+        let size = (uv.handle_size)(UV_POLL);
+        let layout = std::alloc::Layout::from_size_align(size.max(1), 16).ok()?;
+        let handle = std::alloc::alloc_zeroed(layout) as *mut c_void;
+        if handle.is_null() {
+            return None;
+        }
+        if (uv.poll_init)(uv_loop, handle, fd) != 0 {
+            std::alloc::dealloc(handle as *mut u8, layout);
+            return None;
+        }
+        let mut callback_ref = ptr::null_mut();
+        sys::napi_create_reference(env, callback, 1, &mut callback_ref);
+        let mut resource = ptr::null_mut();
+        sys::napi_create_object(env, &mut resource);
+        let mut name = ptr::null_mut();
+        let label = c"sockets-api:poll";
+        sys::napi_create_string_utf8(
+            env,
+            label.as_ptr(),
+            label.to_bytes().len() as isize,
+            &mut name,
+        );
+        let mut async_context = ptr::null_mut();
+        sys::napi_async_init(env, resource, name, &mut async_context);
+        let state = Box::into_raw(Box::new(PollState {
+            env,
+            callback: callback_ref,
+            async_context,
+            cleanup: ptr::null_mut(),
+            events: 0,
+            handle,
+            handle_layout: layout,
+            closing: false,
+        }));
+        (uv.handle_set_data)(handle, state as *mut c_void);
+        // Tearing the environment down (a worker terminated) closes the
+        // handle; Node waits for the close to complete.
+        let mut cleanup = ptr::null_mut();
+        if sys::napi_add_async_cleanup_hook(
+            env,
+            Some(on_env_teardown),
+            state as *mut c_void,
+            &mut cleanup,
+        ) == sys::Status::napi_ok
+        {
+            (*state).cleanup = cleanup;
+        }
+        Some(Poll { state })
+    }
+
+    /// Watches for `bits` (READABLE 1 | WRITABLE 2) in addition to what is
+    /// already watched. Each readiness is reported once, then unwatched.
+    pub fn want(&self, bits: u32) {
+        let Some(uv) = uv() else { return };
+        // SAFETY: `state` is live until `close` (which consumes the Poll).
+        let state = unsafe { &mut *self.state };
+        let mut events = state.events;
+        if bits & 1 != 0 {
+            events |= UV_READABLE;
+        }
+        if bits & 2 != 0 {
+            events |= UV_WRITABLE;
+        }
+        if events != state.events && !state.closing {
+            state.events = events;
+            // SAFETY: the handle was initialised by uv_poll_init and is not closing.
+            unsafe { (uv.poll_start)(state.handle, events, on_poll) };
+        }
+    }
+
+    /// Stops watching and releases the handle (asynchronously, on the loop).
+    pub fn close(self) {
+        // SAFETY: `state` is live; after this call only the close callback
+        // touches it.
+        unsafe {
+            let state = &mut *self.state;
+            if !state.cleanup.is_null() {
+                sys::napi_remove_async_cleanup_hook(state.cleanup);
+                state.cleanup = ptr::null_mut();
+            }
+            release_js(state);
+            close_handle(self.state);
+        }
+    }
+}
+
+/// Drops the JS references.
+///
+/// # Safety
+/// On the JS thread of `state.env`, while that environment is alive.
+unsafe fn release_js(state: &mut PollState) {
+    if !state.callback.is_null() {
+        sys::napi_delete_reference(state.env, state.callback);
+        state.callback = ptr::null_mut();
+    }
+    if !state.async_context.is_null() {
+        sys::napi_async_destroy(state.env, state.async_context);
+        state.async_context = ptr::null_mut();
+    }
+}
+
+/// Stops the poll and hands the handle to `uv_close`; `on_closed` frees it.
+///
+/// # Safety
+/// `state` is a live `PollState` (not yet freed by `on_closed`), used on
+/// the loop's thread.
+unsafe fn close_handle(state: *mut PollState) {
+    let Some(uv) = uv() else { return };
+    let s = &mut *state;
+    if s.closing {
+        return;
+    }
+    s.closing = true;
+    s.events = 0;
+    (uv.poll_stop)(s.handle);
+    (uv.close)(s.handle, on_closed);
+}
+
+/// libuv is done with the handle: free it and its state.
+///
+/// # Safety
+/// Called by libuv once per handle, after `uv_close`; the handle's data is
+/// the `PollState` allocated in `Poll::new`, freed only here.
+unsafe extern "C" fn on_closed(handle: *mut c_void) {
+    let Some(uv) = uv() else { return };
+    let state = (uv.handle_get_data)(handle) as *mut PollState;
+    if state.is_null() {
+        return;
+    }
+    let state = Box::from_raw(state);
+    if !state.cleanup.is_null() {
+        // Environment teardown is waiting for this.
+        sys::napi_remove_async_cleanup_hook(state.cleanup);
+    }
+    std::alloc::dealloc(state.handle as *mut u8, state.handle_layout);
+}
+
+/// The environment is being torn down with the poll still open.
+///
+/// # Safety
+/// Called by Node on the environment's thread with the `PollState`
+/// registered in `Poll::new`, which is live: `Poll::close` unregisters this
+/// hook before the state can be freed.
+unsafe extern "C" fn on_env_teardown(
+    _handle: sys::napi_async_cleanup_hook_handle,
+    arg: *mut c_void,
+) {
+    let state = arg as *mut PollState;
+    // The environment is going away: its references go with it.
+    (*state).callback = ptr::null_mut();
+    (*state).async_context = ptr::null_mut();
+    close_handle(state);
+}
+
+/// Readiness: stop watching what fired (each arming reports once), then
+/// tell JS.
+///
+/// # Safety
+/// Called by libuv on the loop's thread for an active (so not yet closed)
+/// handle, whose data is its live `PollState`.
+unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) {
+    let Some(uv) = uv() else { return };
+    let state = (uv.handle_get_data)(handle) as *mut PollState;
+    if state.is_null() || (*state).closing {
+        return;
+    }
+    let s = &mut *state;
+    // An error (status < 0) is reported as readiness of everything watched:
+    // the next read or write returns the error itself.
+    let fired = if status < 0 {
+        s.events
+    } else {
+        events & s.events
+    };
+    let remaining = s.events & !fired;
+    s.events = remaining;
+    if remaining == 0 {
+        (uv.poll_stop)(s.handle);
+    } else {
+        (uv.poll_start)(s.handle, remaining, on_poll);
+    }
+    let mut bits = 0u32;
+    if fired & UV_READABLE != 0 {
+        bits |= 1;
+    }
+    if fired & UV_WRITABLE != 0 {
+        bits |= 2;
+    }
+    if bits != 0 && !s.callback.is_null() {
+        call_js(s, bits);
+    }
+}
+
+/// Calls the socket's JS callback as `callback(EV_READY, bits)` inside a
+/// callback scope, so promise reactions run right after, as for any I/O
+/// callback of Node's own.
+///
+/// # Safety
+/// On the JS thread of `s.env`, from a libuv callback (no JS on the stack),
+/// with the environment alive (`s.callback` is non-null only then).
+unsafe fn call_js(s: &PollState, bits: u32) {
+    let env = s.env;
+    let mut scope = ptr::null_mut();
+    if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
+        return;
+    }
+    let mut func = ptr::null_mut();
+    let mut recv = ptr::null_mut();
+    let mut args = [ptr::null_mut(); 2];
+    let ok = sys::napi_get_reference_value(env, s.callback, &mut func) == sys::Status::napi_ok
+        && !func.is_null()
+        && sys::napi_get_global(env, &mut recv) == sys::Status::napi_ok
+        && sys::napi_create_uint32(env, EV_READY, &mut args[0]) == sys::Status::napi_ok
+        && sys::napi_create_uint32(env, bits, &mut args[1]) == sys::Status::napi_ok;
+    if ok {
+        let mut result = ptr::null_mut();
+        let status = sys::napi_make_callback(
+            env,
+            s.async_context,
+            recv,
+            func,
+            2,
+            args.as_ptr(),
+            &mut result,
+        );
+        if status == sys::Status::napi_pending_exception {
+            // As for any callback of Node's: an exception is uncaught.
+            let mut error = ptr::null_mut();
+            sys::napi_get_and_clear_last_exception(env, &mut error);
+            sys::napi_fatal_exception(env, error);
+        }
+    }
+    sys::napi_close_handle_scope(env, scope);
+}
