@@ -101,8 +101,10 @@ struct PollState {
     callback: sys::napi_ref,
     async_context: sys::napi_async_context,
     cleanup: sys::napi_async_cleanup_hook_handle,
-    /// Events being watched (UV_READABLE | UV_WRITABLE); 0 when stopped.
+    /// Events libuv watches (UV_READABLE | UV_WRITABLE); 0 when stopped.
     events: c_int,
+    /// Events JS waits for; each is reported once, then must be armed again.
+    armed: c_int,
     /// The handle's memory, `uv_handle_size(UV_POLL)` bytes.
     handle: *mut c_void,
     handle_layout: std::alloc::Layout,
@@ -161,6 +163,7 @@ impl Poll {
             async_context,
             cleanup: ptr::null_mut(),
             events: 0,
+            armed: 0,
             handle,
             handle_layout: layout,
             closing: false,
@@ -181,19 +184,23 @@ impl Poll {
         Some(Poll { state })
     }
 
-    /// Watches for `bits` (READABLE 1 | WRITABLE 2) in addition to what is
-    /// already watched. Each readiness is reported once, then unwatched.
+    /// Arms `bits` (READABLE 1 | WRITABLE 2): each is reported once when
+    /// ready, then must be armed again.
+    ///
+    /// libuv keeps watching an event after reporting it until it fires
+    /// while nobody has armed it: a socket read in a loop (every reply
+    /// re-arms readability) costs no `epoll_ctl` per message.
     pub fn want(&self, bits: u32) {
         let Some(uv) = uv() else { return };
         // SAFETY: `state` is live until `close` (which consumes the Poll).
         let state = unsafe { &mut *self.state };
-        let mut events = state.events;
         if bits & 1 != 0 {
-            events |= UV_READABLE;
+            state.armed |= UV_READABLE;
         }
         if bits & 2 != 0 {
-            events |= UV_WRITABLE;
+            state.armed |= UV_WRITABLE;
         }
+        let events = state.events | state.armed;
         if events != state.events && !state.closing {
             state.events = events;
             // SAFETY: the handle was initialised by uv_poll_init and is not closing.
@@ -245,6 +252,7 @@ unsafe fn close_handle(state: *mut PollState) {
     }
     s.closing = true;
     s.events = 0;
+    s.armed = 0;
     (uv.poll_stop)(s.handle);
     (uv.close)(s.handle, on_closed);
 }
