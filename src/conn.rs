@@ -96,6 +96,33 @@ impl Transport {
         }
     }
 
+    /// Takes the socket out of the runtime's reactor: from now on the event
+    /// loop reports its readiness and its traffic no longer wakes the
+    /// runtime's thread. The TLS session, if any, moves with it.
+    fn deregistered(mut self) -> Result<Transport, SocketErr> {
+        let placeholder = Arc::new(Stream::Moved);
+        if let Some(tls) = self.tls.as_mut() {
+            let io = tls.get_mut();
+            io.stream = placeholder.clone();
+            io.raw = true;
+        }
+        let shared = std::mem::replace(&mut self.stream, placeholder);
+        let stream = match Arc::try_unwrap(shared) {
+            Ok(stream) => Arc::new(
+                stream
+                    .deregister()
+                    .map_err(|e| SocketErr::from_io(&e, "epoll_ctl"))?,
+            ),
+            // Still shared: it stays registered, which costs only wake-ups.
+            Err(shared) => shared,
+        };
+        if let Some(tls) = self.tls.as_mut() {
+            tls.get_mut().stream = stream.clone();
+        }
+        self.stream = stream;
+        Ok(self)
+    }
+
     fn info(&self) -> SocketInfo {
         let (remote_address, local_address) = self.stream.addresses();
         SocketInfo {
@@ -238,16 +265,19 @@ impl Conn {
         });
     }
 
-    fn opened(self: &Arc<Self>, mut transport: Transport) {
+    fn opened(self: &Arc<Self>, transport: Transport) {
         let info = transport.info();
-        let stream = transport.stream.clone();
-        if self.event_loop_readiness {
-            // The handshake is over: from now on readiness comes from the
-            // event loop, so the session uses plain syscalls.
-            if let Some(tls) = transport.tls.as_mut() {
-                tls.get_mut().raw = true;
+        let transport = if self.event_loop_readiness {
+            // Connecting and the handshake are over: from now on readiness
+            // comes from the event loop.
+            match transport.deregistered() {
+                Ok(t) => t,
+                Err(e) => return self.fail(e),
             }
-        }
+        } else {
+            transport
+        };
+        let stream = transport.stream.clone();
         {
             let mut state = self.lock();
             if !matches!(*state, State::Connecting) {
@@ -338,7 +368,7 @@ impl Conn {
     #[cfg(unix)]
     pub fn raw_fd(&self) -> Option<std::os::unix::io::RawFd> {
         match &*self.lock() {
-            State::Open(t) => Some(t.stream.raw_fd()),
+            State::Open(t) => t.stream.raw_fd(),
             _ => None,
         }
     }

@@ -451,6 +451,14 @@ impl NativeSocket {
             &rt()?,
             async move {
                 conn::discard_plaintext(&stream);
+                // The handshake waits on the runtime: join its reactor again.
+                let stream = match Arc::try_unwrap(stream) {
+                    Ok(s) => Arc::new(
+                        s.register()
+                            .map_err(|e| SocketErr::from_io(&e, "epoll_ctl"))?,
+                    ),
+                    Err(shared) => shared,
+                };
                 tls::handshake(stream, &config).await
             },
             millis(connect_timeout),

@@ -16,9 +16,21 @@ use tokio::net::TcpStream;
 use tokio::net::UnixStream;
 
 pub enum Stream {
+    /// Registered with the runtime's reactor (connecting, handshakes).
     Tcp(TcpStream),
     #[cfg(unix)]
     Unix(UnixStream),
+    /// Deregistered (non-blocking): readiness comes from the JS thread's
+    /// event loop, and the runtime's thread is not woken by its traffic.
+    StdTcp(std::net::TcpStream),
+    #[cfg(unix)]
+    StdUnix(std::os::unix::net::UnixStream),
+    /// Stands in while the socket moves between the two.
+    Moved,
+}
+
+fn moved() -> io::Error {
+    io::Error::from(io::ErrorKind::NotConnected)
 }
 
 impl Stream {
@@ -27,6 +39,7 @@ impl Stream {
             Stream::Tcp(s) => s.try_read(buf),
             #[cfg(unix)]
             Stream::Unix(s) => s.try_read(buf),
+            _ => self.read_raw(buf),
         }
     }
 
@@ -35,37 +48,60 @@ impl Stream {
             Stream::Tcp(s) => s.try_write(buf),
             #[cfg(unix)]
             Stream::Unix(s) => s.try_write(buf),
+            _ => self.write_raw(buf),
         }
+    }
+
+    /// Leaves the runtime's reactor; the socket stays open and non-blocking.
+    pub fn deregister(self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Tcp(s) => Stream::StdTcp(s.into_std()?),
+            #[cfg(unix)]
+            Stream::Unix(s) => Stream::StdUnix(s.into_std()?),
+            other => other,
+        })
+    }
+
+    /// Joins the runtime's reactor again (for a handshake). Must be called
+    /// from within the runtime.
+    pub fn register(self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::StdTcp(s) => Stream::Tcp(TcpStream::from_std(s)?),
+            #[cfg(unix)]
+            Stream::StdUnix(s) => Stream::Unix(UnixStream::from_std(s)?),
+            other => other,
+        })
     }
 
     /// A plain non-blocking `recv`, not gated by the runtime's readiness:
     /// for when readiness comes from the JS thread's event loop instead.
     pub fn read_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let sock = self.sock_ref();
+        let sock = self.sock_ref().ok_or_else(moved)?;
         (&*sock).read(buf)
     }
 
     /// A plain non-blocking `send`; see `read_raw`.
     pub fn write_raw(&self, buf: &[u8]) -> io::Result<usize> {
-        let sock = self.sock_ref();
+        let sock = self.sock_ref().ok_or_else(moved)?;
         (&*sock).write(buf)
     }
 
-    fn sock_ref(&self) -> socket2::SockRef<'_> {
-        match self {
+    fn sock_ref(&self) -> Option<socket2::SockRef<'_>> {
+        Some(match self {
             Stream::Tcp(s) => socket2::SockRef::from(s),
             #[cfg(unix)]
             Stream::Unix(s) => socket2::SockRef::from(s),
-        }
+            Stream::StdTcp(s) => socket2::SockRef::from(s),
+            #[cfg(unix)]
+            Stream::StdUnix(s) => socket2::SockRef::from(s),
+            Stream::Moved => return None,
+        })
     }
 
     #[cfg(unix)]
-    pub fn raw_fd(&self) -> std::os::unix::io::RawFd {
+    pub fn raw_fd(&self) -> Option<std::os::unix::io::RawFd> {
         use std::os::unix::io::AsRawFd;
-        match self {
-            Stream::Tcp(s) => s.as_raw_fd(),
-            Stream::Unix(s) => s.as_raw_fd(),
-        }
+        self.sock_ref().map(|s| s.as_raw_fd())
     }
 
     /// Waits (on the runtime) until the socket is ready for `interest`.
@@ -74,16 +110,15 @@ impl Stream {
             Stream::Tcp(s) => s.ready(interest).await,
             #[cfg(unix)]
             Stream::Unix(s) => s.ready(interest).await,
+            _ => Err(io::Error::other(
+                "socket is not registered with the runtime",
+            )),
         }
     }
 
     /// Sends FIN; the read side stays open.
     pub fn shutdown_write(&self) -> io::Result<()> {
-        let r = match self {
-            Stream::Tcp(s) => socket2::SockRef::from(s).shutdown(Shutdown::Write),
-            #[cfg(unix)]
-            Stream::Unix(s) => socket2::SockRef::from(s).shutdown(Shutdown::Write),
-        };
+        let r = self.sock_ref().ok_or_else(moved)?.shutdown(Shutdown::Write);
         // A peer that already went away makes shutdown fail with ENOTCONN;
         // there is nothing left to finish then.
         match r {
@@ -94,21 +129,18 @@ impl Stream {
 
     /// `ip:port` (`[ipv6]:port`) of both ends; the path for Unix sockets.
     pub fn addresses(&self) -> (String, String) {
-        match self {
-            Stream::Tcp(s) => (
-                s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
-                s.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-            ),
-            #[cfg(unix)]
-            Stream::Unix(s) => {
-                let path = |a: io::Result<tokio::net::unix::SocketAddr>| {
-                    a.ok()
-                        .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
-                        .unwrap_or_default()
-                };
-                (path(s.peer_addr()), path(s.local_addr()))
-            }
-        }
+        let Some(sock) = self.sock_ref() else {
+            return (String::new(), String::new());
+        };
+        let show = |a: io::Result<socket2::SockAddr>| {
+            a.ok()
+                .and_then(|a| match a.as_socket() {
+                    Some(ip) => Some(ip.to_string()),
+                    None => a.as_pathname().map(|p| p.display().to_string()),
+                })
+                .unwrap_or_default()
+        };
+        (show(sock.peer_addr()), show(sock.local_addr()))
     }
 }
 
