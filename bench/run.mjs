@@ -24,12 +24,13 @@ const only = onlyArg ? onlyArg.slice(7).split(',') : null
 const MB = 1 << 20
 // name, amount (full, quick), rounds (full, quick), implementations, baseline, higher-is-better
 const WORKLOADS = [
-  ['download', [1024 * MB, 256 * MB], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', true],
-  ['upload', [512 * MB, 128 * MB], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', true],
-  ['pingpong', [20000, 5000], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', false],
-  ['connect', [2000, 500], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', false],
-  ['tls_download', [1024 * MB, 256 * MB], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', true],
-  ['tls_pingpong', [20000, 5000], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', false],
+  ['download', [1024 * MB, 64 * MB], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', true],
+  ['upload', [512 * MB, 64 * MB], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', true],
+  ['pingpong', [20000, 2000], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', false],
+  ['connect', [2000, 200], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', false],
+  ['tls_download', [1024 * MB, 64 * MB], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', true],
+  ['tls_pingpong', [20000, 2000], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', false],
+  // amount: sockets; each exchanges ROUNDS 1 KiB messages (fewer when quick)
   ['concurrent', [1000, 1000], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', true]
 ]
 const LABEL = {
@@ -39,15 +40,17 @@ const LABEL = {
   toWeb: 'Duplex.toWeb',
   arrowood: '@arrowood.dev/socket'
 }
-const TITLE = {
-  download: 'download 1 GiB',
-  upload: 'upload 512 MiB (64 KiB writes)',
-  pingpong: 'pingpong 64 B',
-  connect: 'connect + close',
-  tls_download: 'TLS download',
-  tls_pingpong: 'TLS pingpong 64 B',
-  concurrent: '1,000 concurrent echo sockets'
+const size = (n) => n >= 1024 * MB ? `${n / 1024 / MB} GiB` : `${n / MB} MiB`
+const TITLES = {
+  download: (n) => `download ${size(n)}`,
+  upload: (n) => `upload ${size(n)} (64 KiB writes)`,
+  pingpong: (n) => `pingpong 64 B ×${n}`,
+  connect: (n) => `connect + close ×${n}`,
+  tls_download: (n) => `TLS download ${size(n)}`,
+  tls_pingpong: (n) => `TLS pingpong 64 B ×${n}`,
+  concurrent: (n) => `${n} concurrent echo sockets`
 }
+const TITLE = {}
 const TIMEOUT_MS = 120000
 
 function buildPeer () {
@@ -68,7 +71,7 @@ async function startPeer (bin, certFile, keyFile) {
 function measure (impl, workload, port, amount, caFile) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(here, 'workload.mjs'), impl, workload, String(port), String(amount), caFile],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BENCH_ROUNDS: quick ? '5' : '20' } })
     let out = ''
     let err = ''
     child.stdout.on('data', (d) => { out += d })
@@ -94,6 +97,58 @@ function fmt (v) {
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)
 }
 
+const COLORS = {
+  'sockets-api': '#f38020',
+  net: '#5b8def',
+  tls: '#5b8def',
+  toWeb: '#9aa0a6',
+  arrowood: '#b39ddb'
+}
+
+const esc = (t) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;')
+
+/** A bar chart of the ratios (1.0 = node:net / node:tls), as SVG text. */
+function chart (rows, subtitle) {
+  const left = 230
+  const scaleMax = 2
+  const width = 760
+  const barH = 13
+  const plotW = width - left - 70
+  const x = (v) => left + Math.min(v, scaleMax) / scaleMax * plotW
+  const parts = []
+  let y = 48
+  let group = null
+  for (const r of rows) {
+    if (r.workload !== group) {
+      group = r.workload
+      y += 10
+      parts.push(`<text x="8" y="${y + 10}" font-weight="bold">${esc(TITLE[r.workload])}</text>`)
+      y += 16
+    }
+    parts.push(`<text x="${left - 6}" y="${y + 10}" text-anchor="end">${esc(LABEL[r.impl])}</text>`)
+    if (r.failed) {
+      parts.push(`<text x="${left + 4}" y="${y + 10}" fill="#c00">failed: ${esc(r.failed)}</text>`)
+    } else {
+      parts.push(`<rect x="${left}" y="${y}" width="${Math.max(1, x(r.ratio) - left).toFixed(1)}" height="${barH}" fill="${COLORS[r.impl]}"/>`)
+      parts.push(`<text x="${(x(r.ratio) + 4).toFixed(1)}" y="${y + 10}">${r.ratio.toFixed(2)}x${r.ratio > scaleMax ? ' →' : ''}</text>`)
+    }
+    y += barH + 3
+  }
+  const height = y + 30
+  const one = x(1)
+  const ticks = [0, 0.5, 1, 1.5, 2].map((v) =>
+    `<line x1="${x(v)}" y1="40" x2="${x(v)}" y2="${height - 24}" stroke="#ddd"/><text x="${x(v)}" y="${height - 10}" text-anchor="middle">${v}x</text>`)
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="8" y="18" font-size="14" font-weight="bold">Ratio to node:net / node:tls in the same run (higher is better)</text>
+<text x="8" y="34" fill="#555">${esc(subtitle)}</text>
+${ticks.join('\n')}
+<line x1="${one}" y1="40" x2="${one}" y2="${height - 24}" stroke="#333" stroke-dasharray="4 3"/>
+${parts.join('\n')}
+</svg>
+`
+}
+
 async function main () {
   const { certs } = require(path.join(root, '__test__', 'certs.js'))
   const C = certs()
@@ -110,6 +165,7 @@ async function main () {
     for (const [name, amounts, roundsBy, impls, baseline, higherIsBetter] of WORKLOADS) {
       if (only && !only.includes(name)) continue
       const amount = quick ? amounts[1] : amounts[0]
+      TITLE[name] = TITLES[name](amount)
       const rounds = quick ? roundsBy[1] : roundsBy[0]
       const port = peer.ports[{ concurrent: 'echo', pingpong: 'echo', connect: 'echo', tls_pingpong: 'tls_echo' }[name] || name]
       const results = Object.fromEntries(impls.map((i) => [i, []]))
@@ -159,6 +215,7 @@ async function main () {
   const table = lines.join('\n') + '\n'
   process.stdout.write('\n' + table)
   fs.writeFileSync(path.join(here, 'results.md'), table)
+  fs.writeFileSync(path.join(here, 'ratios.svg'), chart(rows, lines[0]))
   fs.writeFileSync(path.join(here, 'results.json'), JSON.stringify(rows, null, 2))
 }
 

@@ -110,7 +110,7 @@ const streamWorkloads = {
     return { value: (ms * 1000) / n, unit: 'µs/op' }
   },
   async concurrent (sockets) {
-    const rounds = 20
+    const rounds = Number(process.env.BENCH_ROUNDS || 20)
     const msg = Buffer.alloc(1024, 3)
     const t0 = performance.now()
     await Promise.all(Array.from({ length: sockets }, async () => {
@@ -213,7 +213,7 @@ const rawWorkloads = {
     return { value: (ms * 1000) / n, unit: 'µs/op' }
   },
   async concurrent (sockets) {
-    const rounds = 20
+    const rounds = Number(process.env.BENCH_ROUNDS || 20)
     const msg = Buffer.alloc(1024, 3)
     const t0 = performance.now()
     await Promise.all(Array.from({ length: sockets }, async () => {

@@ -245,7 +245,9 @@ enum Readiness {
     Runtime,
     /// A libuv poll on the JS thread's loop, made when first needed.
     EventLoop {
-        callback: FunctionRef<EventArgs, ()>,
+        /// Dropped on close: it refers to the JS socket, which refers to
+        /// this handle, and V8 cannot collect a cycle through it.
+        callback: RefCell<Option<FunctionRef<EventArgs, ()>>>,
         poll: RefCell<Option<uv_poll::Poll>>,
     },
 }
@@ -254,7 +256,7 @@ impl Readiness {
     fn new(on_event: &Function<EventArgs, ()>) -> Result<Self> {
         if uv_poll::available() {
             Ok(Readiness::EventLoop {
-                callback: on_event.create_ref()?,
+                callback: RefCell::new(Some(on_event.create_ref()?)),
                 poll: RefCell::new(None),
             })
         } else {
@@ -278,6 +280,10 @@ impl Readiness {
         }
         let mut slot = poll.borrow_mut();
         if slot.is_none() {
+            let callback = callback.borrow();
+            let Some(callback) = callback.as_ref() else {
+                return; // closed
+            };
             let (Some(fd), Ok(func)) = (conn.raw_fd(), callback.borrow_back(env)) else {
                 return;
             };
@@ -295,10 +301,11 @@ impl Readiness {
     fn watch(&self, _env: &Env, _conn: &Conn) {}
 
     fn close(&self) {
-        if let Readiness::EventLoop { poll, .. } = self {
+        if let Readiness::EventLoop { poll, callback } = self {
             if let Some(p) = poll.borrow_mut().take() {
                 p.close();
             }
+            drop(callback.borrow_mut().take());
         }
     }
 }
