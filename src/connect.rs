@@ -43,19 +43,54 @@ pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Stream, S
     }
 }
 
-/// Tries each address in order until one accepts; the last error otherwise.
+/// How long an attempt runs alone before the next address is tried
+/// alongside it (Node's `autoSelectFamilyAttemptTimeout` default).
+const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// Tries the addresses in order, racing them Happy Eyeballs style (RFC 8305):
+/// each attempt gets a head start of `ATTEMPT_DELAY`, or less if it fails
+/// sooner, before the next one starts; the first connection wins and the
+/// others are dropped. So an address that never answers (a broken IPv6
+/// route) costs 250 ms, not the kernel's SYN timeout. If all fail, the error
+/// of the last one to fail is reported, as `node:net` does.
 pub async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, SocketErr> {
     let mut last = SocketErr::sys("ENOTFOUND", "getaddrinfo");
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(s) => return Ok(s),
-            Err(e) => {
-                last =
-                    SocketErr::from_io(&e, "connect").at(addr.ip().to_string(), Some(addr.port()))
+    let mut attempts = tokio::task::JoinSet::new();
+    let mut pending = addrs.iter().copied();
+    let mut start_next = |attempts: &mut tokio::task::JoinSet<_>| match pending.next() {
+        Some(addr) => {
+            attempts.spawn(async move { (addr, TcpStream::connect(addr).await) });
+            true
+        }
+        None => false,
+    };
+    start_next(&mut attempts);
+    loop {
+        let outcome = tokio::select! {
+            done = attempts.join_next() => match done {
+                Some(Ok(outcome)) => Some(outcome),
+                // A panicked attempt counts as a failed one.
+                Some(Err(_)) => None,
+                None => return Err(last),
+            },
+            _ = tokio::time::sleep(ATTEMPT_DELAY), if !attempts.is_empty() => {
+                start_next(&mut attempts);
+                continue;
             }
+        };
+        match outcome {
+            Some((_, Ok(stream))) => return Ok(stream),
+            Some((addr, Err(e))) => {
+                last =
+                    SocketErr::from_io(&e, "connect").at(addr.ip().to_string(), Some(addr.port()));
+            }
+            None => {}
+        }
+        // A failure starts the next attempt at once.
+        if attempts.is_empty() && !start_next(&mut attempts) {
+            return Err(last);
         }
     }
-    Err(last)
 }
 
 /// Every address of `host`, IPv6 and IPv4 in the resolver's order.
@@ -127,6 +162,31 @@ mod tests {
             e.message(),
             format!("connect ECONNREFUSED 127.0.0.1:{}", b.port())
         );
+    }
+
+    /// A listener whose accept queue is full: connecting to it hangs.
+    fn unresponsive() -> (socket2::Socket, std::net::TcpStream, SocketAddr) {
+        let l = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        l.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        l.listen(0).unwrap();
+        let addr = l.local_addr().unwrap().as_socket().unwrap();
+        let filler = std::net::TcpStream::connect(addr).unwrap();
+        (l, filler, addr)
+    }
+
+    #[tokio::test]
+    async fn an_address_that_never_answers_costs_only_the_attempt_delay() {
+        let (_l, _filler, dead) = unresponsive();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let good = listener.local_addr().unwrap();
+        let started = std::time::Instant::now();
+        let s = tokio::time::timeout(Duration::from_secs(5), connect_any(&[dead, good]))
+            .await
+            .expect("connect_any hung on an unresponsive address")
+            .unwrap();
+        assert_eq!(s.peer_addr().unwrap(), good);
+        assert!(started.elapsed() >= ATTEMPT_DELAY / 2);
     }
 
     #[tokio::test]
