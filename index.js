@@ -333,6 +333,7 @@ class Socket {
   #readDone = false // no more reads: EOF, cancelled or closed
   #pulling = false // a read request is waiting on pull()
   #ahead = null // a chunk read while nobody was reading
+  #drained = false // the last read was short: the socket was empty
   #scratch = null
 
   #writable
@@ -556,8 +557,12 @@ class Socket {
       return
     }
     const req = c.byobRequest
+    const want = req ? req.view.byteLength : READ_CHUNK
     const n = req ? this.#native.read(req.view) : this.#readChunk()
     if (n > 0) {
+      // A short read of a plain socket empties it (TLS reads come a record
+      // at a time, so nothing is known there).
+      this.#drained = n < want && this.#secureTransport !== 'on'
       if (req) {
         req.respond(n)
       } else {
@@ -578,6 +583,14 @@ class Socket {
    */
   #readAhead () {
     if (this.#readDone || this.#state !== 'open' || this.#pulling || this.#ahead !== null) return
+    if (this.#drained) {
+      // The last read came back short: the socket was empty then, so wait
+      // for readability instead of a read that would almost surely block.
+      this.#drained = false
+      this.#native.armRead()
+      this.#readWaiter = () => this.#readAhead()
+      return
+    }
     const n = this.#readChunk()
     if (n > 0) {
       this.#ahead = this.#takeChunk(n)

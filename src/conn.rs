@@ -358,6 +358,13 @@ impl Conn {
         }
     }
 
+    /// Arms readability without trying a read first: for when the last read
+    /// came back short, so the socket is known to be empty. A plain socket
+    /// only (a TLS session may hold decrypted bytes the socket does not show).
+    pub fn arm_readable(&self) {
+        self.arm(Interest::READABLE);
+    }
+
     /// With event-loop readiness: the interests armed since the last call,
     /// for the caller to watch.
     pub fn take_wanted(&self) -> u32 {

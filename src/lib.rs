@@ -385,6 +385,14 @@ impl NativeSocket {
         }
     }
 
+    /// Arms readability without reading (the last read found the socket
+    /// empty): saves a read that would block. Plain sockets only.
+    #[napi]
+    pub fn arm_read(&self, env: Env) {
+        self.conn.arm_readable();
+        self.readiness.watch(&env, &self.conn);
+    }
+
     /// Writes what the socket takes now: the byte count (fewer than given:
     /// writability armed), or -3 (failed: see `takeError`).
     #[napi]
