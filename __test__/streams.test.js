@@ -262,3 +262,26 @@ test('reading a stream with readExactly keeps message boundaries intact', async 
   }
   await socket.close()
 })
+
+test('memory stays bounded while a peer floods a socket nobody reads', async (t) => {
+  let written = 0
+  const chunk = Buffer.alloc(1024 * 1024, 9)
+  const srv = await listen((sock) => {
+    const pump = () => {
+      while (written < 512 * 1024 * 1024 && sock.write(chunk)) written += chunk.length
+      if (written < 512 * 1024 * 1024) sock.once('drain', () => { written += chunk.length; pump() })
+    }
+    pump()
+  })
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  await socket.opened
+  const before = process.memoryUsage().rss
+  await new Promise((resolve) => setTimeout(resolve, 1500)) // nobody reads
+  const grown = process.memoryUsage().rss - before
+  // One read-ahead chunk at most; the rest waits in kernel buffers and TCP
+  // flow control stops the peer.
+  assert.ok(grown < 64 * 1024 * 1024, `RSS grew by ${grown} bytes`)
+  assert.ok(written < 256 * 1024 * 1024, `the peer could write ${written} bytes`)
+  await socket.close(new Error('done'))
+})
