@@ -684,7 +684,8 @@ class Socket {
         return this.#closeWritable()
       }
     }, {
-      highWaterMark: this.#highWaterMark,
+      // At least one byte: with 0, `ready` would never resolve at all.
+      highWaterMark: Math.max(1, this.#highWaterMark),
       // Runs inside writer.write(): the chunk is validated and converted
       // once, and remembered as accepted so that close() can flush it even
       // while the writable is locked.
