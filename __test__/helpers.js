@@ -196,6 +196,44 @@ async function unresponsiveListener () {
   }
 }
 
+/**
+ * Sends `payload` through an echoing `socket` in random-sized writes
+ * (respecting `ready`), ends the writable, and reads everything back with a
+ * default or BYOB reader. Resolves to { total, digest } of what came back.
+ */
+async function echoThrough (socket, payload, readerMode, maxWrite = 200000) {
+  const writer = socket.writable.getWriter()
+  const sending = (async () => {
+    for (let i = 0; i < payload.length;) {
+      const n = 1 + Math.floor(Math.random() * maxWrite)
+      await writer.ready
+      await writer.write(payload.subarray(i, i + n))
+      i += n
+    }
+    await writer.close()
+  })()
+  const hash = crypto.createHash('sha256')
+  let total = 0
+  if (readerMode === 'byob') {
+    const reader = socket.readable.getReader({ mode: 'byob' })
+    let buf = new ArrayBuffer(100003)
+    for (;;) {
+      const { value, done } = await reader.read(new Uint8Array(buf))
+      if (done) break
+      hash.update(value)
+      total += value.byteLength
+      buf = value.buffer
+    }
+  } else {
+    for await (const chunk of socket.readable) {
+      hash.update(chunk)
+      total += chunk.byteLength
+    }
+  }
+  await sending
+  return { total, digest: hash.digest('hex') }
+}
+
 /** Open file descriptors of this process (Linux), for leak checks. */
 function openFds () {
   try {
@@ -219,5 +257,6 @@ module.exports = {
   isPending,
   runScript,
   openFds,
+  echoThrough,
   unresponsiveListener
 }

@@ -90,6 +90,13 @@ function lineReader (reader) {
   }
 }
 
+/** The plain greeting and the go-ahead, with reader and writer released (as pg does). */
+async function goAhead (socket) {
+  const { reader, writer } = await plainGreeting(socket)
+  reader.releaseLock()
+  writer.releaseLock()
+}
+
 async function plainGreeting (socket) {
   const reader = socket.readable.getReader()
   const writer = socket.writable.getWriter()
@@ -116,9 +123,7 @@ test('startTls() upgrades after the go-ahead (readers and writers released first
   const srv = await smtpServer()
   t.after(() => srv.close())
   const socket = connect(`localhost:${srv.port}`, { secureTransport: 'starttls', ca: C.ca })
-  const { reader, writer } = await plainGreeting(socket)
-  reader.releaseLock()
-  writer.releaseLock()
+  await goAhead(socket)
   const secure = socket.startTls()
   assert.equal(socket.upgraded, true)
   assert.equal(secure.secureTransport, 'on')
@@ -191,9 +196,7 @@ test('the old closed resolves after startTls() has returned; a later close() lea
   const srv = await smtpServer()
   t.after(() => srv.close())
   const socket = connect(`localhost:${srv.port}`, { secureTransport: 'starttls', ca: C.ca })
-  const { reader, writer } = await plainGreeting(socket)
-  reader.releaseLock()
-  writer.releaseLock()
+  await goAhead(socket)
   let returned = false
   const order = socket.closed.then(() => returned)
   const secure = socket.startTls()
@@ -207,9 +210,7 @@ test('close() on the old socket right after startTls() leaves the upgrade alone'
   const srv = await smtpServer()
   t.after(() => srv.close())
   const socket = connect(`localhost:${srv.port}`, { secureTransport: 'starttls', ca: C.ca })
-  const { reader, writer } = await plainGreeting(socket)
-  reader.releaseLock()
-  writer.releaseLock()
+  await goAhead(socket)
   const secure = socket.startTls()
   await socket.close() // before the hand-off has even started
   await secure.opened
@@ -220,9 +221,7 @@ test('startTls() misuse: a second call, a closed socket, a plain or TLS socket',
   const srv = await smtpServer()
   t.after(() => srv.close())
   const socket = connect(`localhost:${srv.port}`, { secureTransport: 'starttls', ca: C.ca })
-  const { reader, writer } = await plainGreeting(socket)
-  reader.releaseLock()
-  writer.releaseLock()
+  await goAhead(socket)
   const secure = socket.startTls()
   assert.throws(() => socket.startTls(), (e) => e instanceof SocketError &&
     e.message === 'SocketError: can only call startTls once')
@@ -286,9 +285,7 @@ test('a failed upgrade rejects the new socket\'s opened and closed with the cert
   const srv = await smtpServer()
   t.after(() => srv.close())
   const socket = connect(`localhost:${srv.port}`, { secureTransport: 'starttls' })
-  const { reader, writer } = await plainGreeting(socket)
-  reader.releaseLock()
-  writer.releaseLock()
+  await goAhead(socket)
   const secure = socket.startTls() // system roots: the test CA is unknown
   const err = await secure.opened.then(() => null, (e) => e)
   assert.ok(err instanceof SocketError)
@@ -300,9 +297,7 @@ test('startTls options: expectedServerHostname and ca given at upgrade time', as
   const srv = await smtpServer()
   t.after(() => srv.close())
   const socket = connect(`127.0.0.1:${srv.port}`, { secureTransport: 'starttls' })
-  const { reader, writer } = await plainGreeting(socket)
-  reader.releaseLock()
-  writer.releaseLock()
+  await goAhead(socket)
   const secure = socket.startTls({ expectedServerHostname: 'localhost', ca: [C.ca], unknownKey: 1 })
   await secure.opened
   await tlsConversation(secure)
@@ -313,9 +308,7 @@ test('many MB through an upgraded connection arrive intact', async (t) => {
   const srv = await smtpServer({ onTls: (secure) => secure.pipe(secure) })
   t.after(() => srv.close())
   const socket = connect(`localhost:${srv.port}`, { secureTransport: 'starttls', ca: C.ca })
-  const { reader, writer } = await plainGreeting(socket)
-  reader.releaseLock()
-  writer.releaseLock()
+  await goAhead(socket)
   const secure = socket.startTls()
   const w = secure.writable.getWriter()
   const sending = (async () => {

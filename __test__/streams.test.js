@@ -5,7 +5,7 @@ const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
 const { connect, SocketError } = require('sockets-api')
 const {
-  listen, echo, readExactly, collect, nextConnection, sha256, within, isPending
+  listen, echo, readExactly, collect, nextConnection, sha256, within, isPending, echoThrough
 } = require('./helpers')
 
 test('the readable is a byte stream: a BYOB reader fills the caller\'s view', async (t) => {
@@ -179,40 +179,9 @@ async function transfer (t, size, readerMode) {
   const srv = await listen(echo)
   t.after(() => srv.close())
   const socket = connect(`127.0.0.1:${srv.port}`)
-  const writer = socket.writable.getWriter()
-  const sending = (async () => {
-    for (let i = 0; i < payload.length;) {
-      const n = 1 + Math.floor(Math.random() * 200000)
-      await writer.ready
-      await writer.write(payload.subarray(i, i + n))
-      i += n
-    }
-    await writer.close()
-  })()
-  const hash = crypto.createHash('sha256')
-  let total = 0
-  if (readerMode === 'byob') {
-    const reader = socket.readable.getReader({ mode: 'byob' })
-    let buf = new ArrayBuffer(100003)
-    for (;;) {
-      const { value, done } = await reader.read(new Uint8Array(buf))
-      if (done) break
-      hash.update(value)
-      total += value.byteLength
-      buf = value.buffer
-    }
-  } else {
-    const reader = socket.readable.getReader()
-    for (;;) {
-      const { value, done } = await reader.read()
-      if (done) break
-      hash.update(value)
-      total += value.byteLength
-    }
-  }
-  await sending
+  const { total, digest } = await echoThrough(socket, payload, readerMode)
   assert.equal(total, payload.length)
-  assert.equal(hash.digest('hex'), sha256(payload))
+  assert.equal(digest, sha256(payload))
   await within(socket.closed, 5000, 'closed')
 }
 

@@ -7,7 +7,7 @@ const crypto = require('node:crypto')
 const forge = require('node-forge')
 const { connect, SocketError } = require('sockets-api')
 const { certs, tempFile } = require('./certs')
-const { listen, readAll, readExactly, sha256, within, runScript } = require('./helpers')
+const { listen, readAll, readExactly, sha256, within, runScript, echoThrough } = require('./helpers')
 
 const C = certs()
 
@@ -288,37 +288,9 @@ test('12 MiB echoed through TLS arrive intact (checksum), default and BYOB reade
   for (const mode of ['default', 'byob']) {
     const payload = crypto.randomBytes(12 << 20)
     const socket = connect(`localhost:${srv.port}`, { secureTransport: 'on', ca: C.ca })
-    const writer = socket.writable.getWriter()
-    const sending = (async () => {
-      for (let i = 0; i < payload.length;) {
-        const n = 1 + Math.floor(Math.random() * 100000)
-        await writer.ready
-        await writer.write(payload.subarray(i, i + n))
-        i += n
-      }
-      await writer.close()
-    })()
-    const hash = crypto.createHash('sha256')
-    let total = 0
-    if (mode === 'byob') {
-      const reader = socket.readable.getReader({ mode: 'byob' })
-      let buf = new ArrayBuffer(50000)
-      for (;;) {
-        const { value, done } = await reader.read(new Uint8Array(buf))
-        if (done) break
-        hash.update(value)
-        total += value.byteLength
-        buf = value.buffer
-      }
-    } else {
-      for await (const chunk of socket.readable) {
-        hash.update(chunk)
-        total += chunk.byteLength
-      }
-    }
-    await sending
+    const { total, digest } = await echoThrough(socket, payload, mode, 100000)
     assert.equal(total, payload.length)
-    assert.equal(hash.digest('hex'), sha256(payload))
+    assert.equal(digest, sha256(payload))
     await within(socket.closed, 5000, 'closed')
   }
 })

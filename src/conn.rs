@@ -10,6 +10,7 @@
 //!
 //! Events reach the JS thread through an [`EventSink`], in order.
 
+use std::future::Future;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -209,49 +210,45 @@ impl Conn {
 
     /// Starts connecting on the runtime; the outcome arrives as an event.
     pub fn start(self: &Arc<Self>, rt: &Handle, plan: ConnectPlan) {
-        let conn = self.clone();
-        rt.spawn(async move {
-            let establish = async {
-                let stream = connect(&plan.target, &plan.options).await?;
-                match &plan.tls {
-                    None => Ok(Transport::plain(stream)),
-                    Some(cfg) => tls::handshake(Arc::new(stream), cfg).await,
-                }
-            };
-            let timed = async {
-                match plan.timeout {
-                    None => establish.await,
-                    Some(t) => tokio::time::timeout(t, establish)
-                        .await
-                        .unwrap_or_else(|_| Err(timeout_error(&plan.target))),
-                }
-            };
-            let result = tokio::select! {
-                _ = conn.cancel.cancelled() => return,
-                r = timed => r,
-            };
-            match result {
-                Ok(transport) => conn.opened(transport),
-                Err(e) => conn.fail(e),
+        let timed_out = timeout_error(&plan.target);
+        let establish = async move {
+            let stream = connect(&plan.target, &plan.options).await?;
+            match &plan.tls {
+                None => Ok(Transport::plain(stream)),
+                Some(cfg) => tls::handshake(Arc::new(stream), cfg).await,
             }
-        });
+        };
+        self.establish(rt, establish, plan.timeout, timed_out);
     }
 
     /// Takes over an already established transport (after a STARTTLS upgrade).
     pub(crate) fn start_upgrade(
         self: &Arc<Self>,
         rt: &Handle,
-        upgrade: impl std::future::Future<Output = Result<Transport, SocketErr>> + Send + 'static,
+        upgrade: impl Future<Output = Result<Transport, SocketErr>> + Send + 'static,
         timeout: Option<Duration>,
+    ) {
+        let timed_out = SocketErr::other("ETIMEDOUT", "TLS handshake timed out");
+        self.establish(rt, upgrade, timeout, timed_out);
+    }
+
+    /// Runs `work` on the runtime within `timeout`, unless the connection is
+    /// closed first; reports the outcome as `Opened` or `Failed`.
+    fn establish(
+        self: &Arc<Self>,
+        rt: &Handle,
+        work: impl Future<Output = Result<Transport, SocketErr>> + Send + 'static,
+        timeout: Option<Duration>,
+        timed_out: SocketErr,
     ) {
         let conn = self.clone();
         rt.spawn(async move {
             let timed = async {
                 match timeout {
-                    None => upgrade.await,
-                    Some(t) => tokio::time::timeout(t, upgrade).await.unwrap_or_else(|_| {
-                        Err(SocketErr::other("ETIMEDOUT", "TLS handshake timed out"))
-                    }),
+                    None => work.await,
+                    Some(t) => tokio::time::timeout(t, work)
+                        .await
+                        .unwrap_or_else(|_| Err(timed_out)),
                 }
             };
             let result = tokio::select! {
