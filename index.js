@@ -772,15 +772,23 @@ class Socket {
     return error
   }
 
-  /**
-   * Sends everything the writable accepted (the chunk in flight first), then
-   * FIN. Chunks flushed here are marked so the sink skips them later.
-   */
+  /** Sends everything the writable accepted, then FIN. */
   #endWriting () {
     if (this.#ending) return this.#ending
+    this.#ending = this.#flushAccepted().then(() => this.#shutdownWrite())
+    handled(this.#ending)
+    return this.#ending
+  }
+
+  /**
+   * Sends everything the writable accepted so far, the chunk in flight first.
+   * The chunks are marked at once, so the sink skips them when it gets to
+   * them, and their write() promises resolve before this does.
+   */
+  #flushAccepted () {
     const batch = this.#accepted.filter((e) => !e.sent)
     for (const e of batch) e.sent = true
-    this.#ending = (async () => {
+    return (async () => {
       if (this.#state === 'connecting') await this.#opened.promise
       if (this.#inflight) await this.#inflight
       for (const e of batch) {
@@ -789,10 +797,7 @@ class Socket {
         if (p) await p
       }
       await this.#settle(batch)
-      await this.#shutdownWrite()
     })()
-    handled(this.#ending)
-    return this.#ending
   }
 
   /** Sends FIN (after TLS close_notify), waiting while the socket is full. */
@@ -835,18 +840,9 @@ class Socket {
     this.#endReadable()
     let native
     try {
-      // Writes accepted so far go out in plain text before the ClientHello.
-      const batch = this.#accepted.filter((e) => !e.sent)
-      for (const e of batch) e.sent = true
-      this.#ending = (async () => {
-        await this.#opened.promise
-        if (this.#inflight) await this.#inflight
-        for (const e of batch) {
-          const p = this.#send(e.bytes)
-          if (p) await p
-        }
-        await this.#settle(batch)
-      })()
+      // Writes accepted so far (taken now, synchronously) go out in plain
+      // text before the ClientHello; later ones are refused.
+      this.#ending = this.#flushAccepted()
       await this.#ending
       if (next.#closeCalled) throw closedError()
       if (this.#state !== 'open') throw closedError()

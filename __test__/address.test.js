@@ -110,6 +110,10 @@ test('a host name is resolved before connecting', async (t) => {
 test('{ path } and unix:/path connect to a Unix domain socket', async (t) => {
   const srv = await listenUnix(echo)
   t.after(() => srv.close())
+  const socket = connect({ path: srv.path })
+  // remoteAddress is the path; an unnamed client socket has no local address.
+  assert.deepEqual(await socket.opened, { remoteAddress: srv.path, localAddress: null, alpn: null })
+  await socket.close()
   await roundTrip({ path: srv.path })
   await roundTrip(`unix:${srv.path}`)
 })

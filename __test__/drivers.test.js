@@ -8,30 +8,19 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
 const { startPostgres, why } = require('./pg')
 const { certs } = require('./certs')
+const { runNode } = require('./helpers')
 
 let pg
 test.before(async () => { pg = await startPostgres() })
 test.after(() => pg && pg.stop())
 
 function runFixture (args, env) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [
-      '--conditions=workerd', '--import', 'sockets-api/register',
-      path.join(__dirname, 'fixtures', 'drivers-pg.mjs'), ...args
-    ], { cwd: path.join(__dirname, '..'), env: { ...process.env, ...env } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => { stdout += d })
-    child.stderr.on('data', (d) => { stderr += d })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stderr, lines: stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) })
-    })
-  })
+  return runNode([
+    '--conditions=workerd', '--import', 'sockets-api/register',
+    path.join(__dirname, 'fixtures', 'drivers-pg.mjs'), ...args
+  ], { timeout: 60000, env })
 }
 
 test('postgres.js (workerd build) and pg via pg-cloudflare work over cloudflare:sockets, plain and TLS', async (t) => {
@@ -45,7 +34,8 @@ test('postgres.js (workerd build) and pg via pg-cloudflare work over cloudflare:
   const r = await runFixture([String(pg.port), pg.user, pg.password, caFile, wrongCaFile],
     { NODE_EXTRA_CA_CERTS: caFile })
   assert.equal(r.code, 0, r.stderr)
-  assert.deepEqual(r.lines, [
+  const lines = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))
+  assert.deepEqual(lines, [
     { driver: 'postgres', tls: false, v: 'param', ssl: false, rows: 50000 },
     { driver: 'postgres', tls: true, v: 'param', ssl: true, rows: 50000 },
     { driver: 'pg', stream: 'CloudflareSocket' },

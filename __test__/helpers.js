@@ -138,12 +138,12 @@ async function isPending (promise, ms = 50) {
 }
 
 /**
- * Runs a script in a child Node process with a time limit. Resolves with
- * { code, signal, stdout, stderr, timedOut }.
+ * Runs node with `args` in a child process (from the package root) with a
+ * time limit. Resolves with { code, signal, stdout, stderr, timedOut }.
  */
-function runScript (source, { timeout = 10000, env = {}, args = [] } = {}) {
+function runNode (args, { timeout = 10000, env = {} } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...args, '--input-type=commonjs', '-e', source], {
+    const child = spawn(process.execPath, args, {
       cwd: path.join(__dirname, '..'),
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe']
@@ -162,6 +162,11 @@ function runScript (source, { timeout = 10000, env = {}, args = [] } = {}) {
       resolve({ code, signal, stdout, stderr, timedOut })
     })
   })
+}
+
+/** Runs CommonJS `source` in a child Node process; see `runNode`. */
+function runScript (source, { timeout = 10000, env = {}, args = [] } = {}) {
+  return runNode([...args, '--input-type=commonjs', '-e', source], { timeout, env })
 }
 
 /**
@@ -255,6 +260,7 @@ module.exports = {
   nextConnection,
   within,
   isPending,
+  runNode,
   runScript,
   openFds,
   echoThrough,

@@ -116,8 +116,10 @@ test('after close(), writes fail with a TypeError and reads do not hang', async 
   await socket.opened
   await socket.close()
   await assert.rejects(socket.writable.getWriter().write('late'), TypeError)
-  const read = socket.readable.getReader().read()
-  await within(read.then(() => {}, (e) => assert.ok(e instanceof TypeError)), 2000, 'read after close')
+  // No read was waiting when close() was called: a later read rejects.
+  const err = await within(socket.readable.getReader().read().then(() => null, (e) => e), 2000, 'read after close')
+  assert.ok(err instanceof SocketError, String(err))
+  assert.equal(err.code, 'ERR_SOCKET_CLOSED')
 })
 
 test('close() resolves reads that were pending with done', async (t) => {
@@ -129,6 +131,38 @@ test('close() resolves reads that were pending with done', async (t) => {
   await socket.opened
   await socket.close()
   assert.deepEqual(await within(pending, 2000, 'pending read'), { value: undefined, done: true })
+})
+
+test('close() before open rejects opened with ERR_SOCKET_CLOSED', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  await socket.close()
+  await assert.rejects(socket.opened, (e) => e instanceof SocketError && e.code === 'ERR_SOCKET_CLOSED')
+})
+
+test('writer.abort() drops what the writable queued and sends FIN', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const accepted = nextConnection(srv)
+  const socket = connect(`127.0.0.1:${srv.port}`, { allowHalfOpen: true })
+  const peer = await accepted
+  const received = collect(peer)
+  const writer = socket.writable.getWriter()
+  await writer.write('sent')
+  await writer.abort(new Error('never mind'))
+  assert.equal((await within(received, 2000, 'FIN at the peer')).toString(), 'sent')
+  await socket.close()
+})
+
+test('connectTimeout: 0 means no timeout', async (t) => {
+  const srv = await listen(echo)
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`, { connectTimeout: 0 })
+  await socket.opened
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.ok(await isPending(socket.closed))
+  await socket.close()
 })
 
 test('close() before the connection completes cancels it: closed resolves, nothing is sent', async (t) => {

@@ -7,30 +7,20 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
-const { listen } = require('./helpers')
+const { listen, runNode } = require('./helpers')
 
-const root = path.join(__dirname, '..')
 
 /** Runs a script file with node (asynchronously: the test's servers keep serving). */
-function run (args, file, source) {
+async function run (args, file, source) {
   // Inside the package, so that the scripts can import it by name.
   const dir = fs.mkdtempSync(path.join(__dirname, '.register-'))
   const script = path.join(dir, file)
   fs.writeFileSync(script, source)
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...args, script], { cwd: root })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => { stdout += d })
-    child.stderr.on('data', (d) => { stderr += d })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20000)
-    child.on('exit', (status) => {
-      clearTimeout(timer)
-      fs.rmSync(dir, { recursive: true, force: true })
-      resolve({ status, stdout, stderr })
-    })
-  })
+  try {
+    return await runNode([...args, script], { timeout: 20000 })
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 const workerStyle = (port) => `
@@ -47,7 +37,7 @@ test('node --import sockets-api/register: import from cloudflare:sockets works u
   const srv = await listen((s) => s.pipe(s))
   t.after(() => srv.close())
   const r = await run(['--import', 'sockets-api/register'], 'app.mjs', workerStyle(srv.port))
-  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stdout.trim(), 'from workers code')
 })
 
@@ -60,7 +50,7 @@ test('importing sockets-api/register first also enables dynamic import()', async
     const direct = await import('sockets-api')
     console.log(connect === direct.connect, SocketError === direct.SocketError)
   `)
-  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stdout.trim(), 'true true')
 })
 
@@ -69,11 +59,11 @@ test('require("cloudflare:sockets") works after the register hook', async (t) =>
     const { connect, Socket, SocketError } = require('cloudflare:sockets')
     console.log(typeof connect, typeof Socket, typeof SocketError, connect === require('sockets-api').connect)
   `)
-  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stdout.trim(), 'function function function true')
 })
 
 test('without the hook, cloudflare:sockets does not resolve', async () => {
   const r = await run([], 'app.mjs', "import 'cloudflare:sockets'\n")
-  assert.notEqual(r.status, 0)
+  assert.notEqual(r.code, 0)
 })

@@ -2,11 +2,14 @@
 //!
 //! What runs where:
 //! - the runtime (a tokio task) connects, resolves names, runs handshakes and
-//!   timers, and waits for readiness when asked to;
+//!   timers;
 //! - the JS thread reads and writes with non-blocking calls (`read`,
-//!   `write`). When one would block, it *arms* an interest; the readiness task
-//!   waits for it and reports `Event::Ready`, after which the JS thread tries
-//!   again. A message that can be written or read at once costs no hop.
+//!   `write`). When one would block, it *arms* an interest. With event-loop
+//!   readiness the napi layer watches it on the JS thread's loop
+//!   ([`Conn::take_wanted`]) and the open socket leaves the runtime's
+//!   reactor; otherwise a readiness task on the runtime waits for it and
+//!   reports `Event::Ready`. Either way the JS thread then tries again. A
+//!   message that can be written or read at once costs no hop.
 //!
 //! Events reach the JS thread through an [`EventSink`], in order.
 
@@ -103,20 +106,17 @@ impl Transport {
     fn deregistered(mut self) -> Result<Transport, SocketErr> {
         let placeholder = Arc::new(Stream::Moved);
         if let Some(tls) = self.tls.as_mut() {
-            let io = tls.get_mut();
-            io.stream = placeholder.clone();
-            io.raw = true;
+            tls.get_mut().stream = placeholder.clone();
         }
         let shared = std::mem::replace(&mut self.stream, placeholder);
-        let stream = match Arc::try_unwrap(shared) {
-            Ok(stream) => Arc::new(
-                stream
-                    .deregister()
-                    .map_err(|e| SocketErr::from_io(&e, "epoll_ctl"))?,
-            ),
-            // Still shared: it stays registered, which costs only wake-ups.
-            Err(shared) => shared,
-        };
+        // Nothing else holds the stream once connecting or the handshake is
+        // over; if something did, its reads would still be gated by a reactor
+        // that no longer reports, so that is an error, not a fallback.
+        let stream = Arc::try_unwrap(shared)
+            .map_err(|_| SocketErr::other("EBUSY", "the socket is still in use by the runtime"))?
+            .deregister()
+            .map_err(|e| SocketErr::from_io(&e, "epoll_ctl"))?;
+        let stream = Arc::new(stream);
         if let Some(tls) = self.tls.as_mut() {
             tls.get_mut().stream = stream.clone();
         }
@@ -377,22 +377,6 @@ impl Conn {
         }
     }
 
-    fn stream_read(&self, stream: &Stream, buf: &mut [u8]) -> io::Result<usize> {
-        if self.event_loop_readiness {
-            stream.read_raw(buf)
-        } else {
-            stream.try_read(buf)
-        }
-    }
-
-    fn stream_write(&self, stream: &Stream, buf: &[u8]) -> io::Result<usize> {
-        if self.event_loop_readiness {
-            stream.write_raw(buf)
-        } else {
-            stream.try_write(buf)
-        }
-    }
-
     /// Reads what is available into `buf`, without waiting.
     pub fn read(&self, buf: &mut [u8]) -> ReadOutcome {
         let mut state = self.lock();
@@ -413,7 +397,7 @@ impl Conn {
             t.clear_blocked();
             let r = match t.tls.as_mut() {
                 Some(tls) => tls.read(&mut buf[filled..]),
-                None => self.stream_read(&t.stream, &mut buf[filled..]),
+                None => t.stream.try_read(&mut buf[filled..]),
             };
             match r {
                 Ok(0) => {
@@ -470,7 +454,7 @@ impl Conn {
             t.clear_blocked();
             let r = match t.tls.as_mut() {
                 Some(tls) => tls.write(&data[written..]),
-                None => self.stream_write(&t.stream, &data[written..]),
+                None => t.stream.try_write(&data[written..]),
             };
             match r {
                 Ok(0) => return WriteOutcome::Failed(SocketErr::sys("EPIPE", "write")),
@@ -551,7 +535,7 @@ impl Conn {
 
 /// Unread input makes the kernel answer a close with RST instead of a clean
 /// FIN; read away what is already here (bounded) so the close stays graceful.
-fn discard_input(stream: &Stream) {
+pub(crate) fn discard_input(stream: &Stream) {
     let mut scratch = [0u8; 16 * 1024];
     for _ in 0..64 {
         match stream.read_raw(&mut scratch) {
@@ -567,10 +551,4 @@ fn timeout_error(target: &Target) -> SocketErr {
         Target::Tcp { host, port } => e.at(host.to_string(), Some(*port)),
         Target::Unix { path } => e.at(path.clone(), None),
     }
-}
-
-/// Plaintext reader used by STARTTLS: what the peer sent after its go-ahead
-/// and before our ClientHello must never reach the application.
-pub(crate) fn discard_plaintext(stream: &Stream) {
-    discard_input(stream)
 }

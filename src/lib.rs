@@ -465,7 +465,9 @@ impl NativeSocket {
         conn.start_upgrade(
             &rt()?,
             async move {
-                conn::discard_plaintext(&stream);
+                // What the peer sent after its go-ahead and before our ClientHello
+                // must never reach the application.
+                conn::discard_input(&stream);
                 // The handshake waits on the runtime: join its reactor again.
                 let stream = match Arc::try_unwrap(stream) {
                     Ok(s) => Arc::new(

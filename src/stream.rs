@@ -1,10 +1,11 @@
 //! The connected transport and its non-blocking primitives.
 //!
-//! A `Stream` is a tokio socket: tokio's reactor owns its registration and
-//! tells us when it is ready. The data path never awaits on it, though: the
-//! JS thread calls `try_read`/`try_write` directly (a plain syscall, no hop
-//! to another thread) and only asks the runtime to watch for readiness when
-//! a call would block. See `docs/design.md`.
+//! While connecting and during handshakes a `Stream` is a tokio socket, in
+//! the runtime's reactor. Once open it may leave the reactor (when the JS
+//! thread's event loop watches it). Either way the data path never awaits:
+//! the JS thread calls `try_read`/`try_write` directly (a plain syscall, no
+//! hop to another thread) and readiness is asked for only when a call would
+//! block. See `docs/design.md`.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -34,6 +35,9 @@ fn moved() -> io::Error {
 }
 
 impl Stream {
+    /// A non-blocking read: gated by the reactor's readiness while the
+    /// socket is registered (so a `WouldBlock` re-arms it), a plain `recv`
+    /// once it has left the reactor.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.try_read(buf),
@@ -43,6 +47,7 @@ impl Stream {
         }
     }
 
+    /// A non-blocking write; gated like `try_read`.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.try_write(buf),
@@ -73,8 +78,8 @@ impl Stream {
         })
     }
 
-    /// A plain non-blocking `recv`, not gated by the runtime's readiness:
-    /// for when readiness comes from the JS thread's event loop instead.
+    /// A plain non-blocking `recv`, never gated by the reactor's readiness
+    /// (draining a socket that is being closed or upgraded).
     pub fn read_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
         let sock = self.sock_ref().ok_or_else(moved)?;
         (&*sock).read(buf)
@@ -150,9 +155,6 @@ impl Stream {
 pub struct NonBlocking {
     pub stream: Arc<Stream>,
     pub blocked_on: Option<Interest>,
-    /// Plain syscalls (readiness from the JS thread's event loop) instead of
-    /// the runtime-gated ones used during the handshake.
-    pub raw: bool,
 }
 
 impl NonBlocking {
@@ -160,7 +162,6 @@ impl NonBlocking {
         NonBlocking {
             stream,
             blocked_on: None,
-            raw: false,
         }
     }
 
@@ -174,22 +175,14 @@ impl NonBlocking {
 
 impl Read for NonBlocking {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let r = if self.raw {
-            self.stream.read_raw(buf)
-        } else {
-            self.stream.try_read(buf)
-        };
+        let r = self.stream.try_read(buf);
         self.note(r, Interest::READABLE)
     }
 }
 
 impl Write for NonBlocking {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let r = if self.raw {
-            self.stream.write_raw(buf)
-        } else {
-            self.stream.try_write(buf)
-        };
+        let r = self.stream.try_write(buf);
         self.note(r, Interest::WRITABLE)
     }
 
