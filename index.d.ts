@@ -58,6 +58,12 @@ export interface SocketOptions extends TlsOptions {
   keepAlive?: boolean | number
   /** ms until a connect (and TLS handshake) in progress fails with `ETIMEDOUT`. */
   connectTimeout?: number
+  /**
+   * ms that `close()` waits on a peer that takes none of the remaining
+   * accepted writes before it resets the connection and `closed` rejects
+   * with `ETIMEDOUT` (default: 30000; 0 waits as long as the connection lives).
+   */
+  closeTimeout?: number
   /** Aborting it closes the socket with `signal.reason`. */
   signal?: AbortSignal
   /** Other keys are ignored. */

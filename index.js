@@ -27,6 +27,8 @@ const READ_CHUNK = 256 * 1024
 /** Reads smaller than this are copied out so the read buffer can be reused. */
 const COPY_BELOW = 16 * 1024
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024
+// How long close() waits on a peer that takes none of the remaining data.
+const DEFAULT_CLOSE_TIMEOUT = 30000
 
 const kInternal = Symbol('sockets-api.internal')
 
@@ -146,6 +148,7 @@ function normalizeOptions (options) {
     keepAlive = nonNegative(options, 'keepAlive')
   }
   const connectTimeout = nonNegative(options, 'connectTimeout')
+  const closeTimeout = nonNegative(options, 'closeTimeout') ?? DEFAULT_CLOSE_TIMEOUT
   const signal = options.signal
   if (signal !== undefined && !isAbortSignal(signal)) {
     throw invalidArg('options.signal must be an AbortSignal')
@@ -157,6 +160,7 @@ function normalizeOptions (options) {
     noDelay,
     keepAlive,
     connectTimeout: connectTimeout || undefined,
+    closeTimeout,
     signal,
     raw: options
   }
@@ -318,6 +322,7 @@ class Socket {
   #tlsDefaults
   #hostname
   #connectTimeout
+  #closeTimeout
   #signal
   #onAbort = null
 
@@ -346,6 +351,7 @@ class Socket {
   #writeDone = false // FIN sent or writing impossible
   #ending = null // promise of the final flush and FIN
   #onConsumed = null // called when the sink takes a chunk
+  #progress = 0 // counts writes that moved bytes, for close()'s stall check
 
   constructor (token, target, opts, upgradeFrom) {
     if (token !== kInternal) throw new TypeError('Illegal constructor: use connect()')
@@ -353,6 +359,7 @@ class Socket {
     this.#allowHalfOpen = opts.allowHalfOpen
     this.#highWaterMark = opts.highWaterMark
     this.#connectTimeout = opts.connectTimeout
+    this.#closeTimeout = opts.closeTimeout
     this.#hostname = target && target.hostname
     this.#tlsDefaults = opts.tlsDefaults || pickTls(opts.raw)
     this.#signal = opts.signal
@@ -400,11 +407,42 @@ class Socket {
       return this.#closed.promise
     }
     this.#cancelReadable()
+    const stopWatching = this.#watchFlush()
     this.#endWriting().then(() => {
+      stopWatching()
       this.#errorWritable(closedError())
       this.#finish()
-    }, (e) => this.#fail(e))
+    }, (e) => {
+      stopWatching()
+      this.#fail(e)
+    })
     return this.#closed.promise
+  }
+
+  /**
+   * close() waits while the peer takes the accepted writes, but not forever:
+   * after `closeTimeout` ms in which it took nothing, the connection is reset
+   * and `closed` rejects with ETIMEDOUT (the unsent bytes are lost, and said so).
+   */
+  #watchFlush () {
+    const limit = this.#closeTimeout
+    if (!limit) return () => {}
+    let seen = this.#progress
+    const timer = setInterval(() => {
+      if (this.#progress !== seen) {
+        seen = this.#progress
+        return
+      }
+      clearInterval(timer)
+      if (this.#state !== 'open') return
+      this.#native.resetOnClose()
+      this.#fail(new SocketError(`close() gave up after the peer took no data for ${limit} ms`, {
+        code: 'ETIMEDOUT', syscall: 'write'
+      }))
+    }, limit)
+    // The socket itself keeps the process alive while it flushes.
+    if (timer.unref) timer.unref()
+    return () => clearInterval(timer)
   }
 
   startTls (options) {
@@ -423,6 +461,7 @@ class Socket {
       allowHalfOpen: this.#allowHalfOpen,
       highWaterMark: this.#highWaterMark,
       connectTimeout: this.#connectTimeout,
+      closeTimeout: this.#closeTimeout,
       tlsDefaults: this.#tlsDefaults
     }, this)
     this.#handOver(next, tls)
@@ -732,6 +771,7 @@ class Socket {
   #send (bytes) {
     if (bytes.byteLength === 0) return
     const n = this.#native.write(bytes)
+    if (n > 0) this.#progress++
     if (n === bytes.byteLength) return
     if (n < 0) throw this.#ioFailure()
     this.#pending = bytes.subarray(n)
@@ -751,6 +791,7 @@ class Socket {
         }
         const bytes = this.#pending
         const n = this.#native.write(bytes)
+        if (n > 0) this.#progress++
         if (n === bytes.byteLength) {
           this.#pending = this.#inflight = null
           resolve()

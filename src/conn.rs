@@ -510,6 +510,15 @@ impl Conn {
         self.release_sink();
     }
 
+    /// The coming `close` resets the connection. Used when `close()` gives up
+    /// on a peer that stopped reading: its data is dropped, not kept by the
+    /// kernel for minutes. Should the option fail, the close is a plain one.
+    pub fn reset_on_close(&self) {
+        if let State::Open(t) = &*self.lock() {
+            let _ = t.stream.reset_on_close();
+        }
+    }
+
     /// Moves the transport out for a STARTTLS upgrade, leaving this
     /// connection closed but the socket open. `None` if there is none yet.
     pub(crate) fn take_transport(&self) -> Option<Transport> {

@@ -432,6 +432,12 @@ impl NativeSocket {
             .map(Into::into)
     }
 
+    /// Makes the next `close` reset the connection (RST) instead of FIN.
+    #[napi]
+    pub fn reset_on_close(&self) {
+        self.conn.reset_on_close();
+    }
+
     /// Closes the socket (or cancels connecting) and releases it.
     #[napi]
     pub fn close(&self) {

@@ -121,6 +121,14 @@ impl Stream {
         }
     }
 
+    /// Makes closing abort the connection (RST, unsent data dropped) instead
+    /// of the kernel trying to deliver what it still holds before FIN.
+    pub fn reset_on_close(&self) -> io::Result<()> {
+        self.sock_ref()
+            .ok_or_else(moved)?
+            .set_linger(Some(std::time::Duration::ZERO))
+    }
+
     /// Sends FIN; the read side stays open.
     pub fn shutdown_write(&self) -> io::Result<()> {
         let r = self.sock_ref().ok_or_else(moved)?.shutdown(Shutdown::Write);
