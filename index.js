@@ -26,6 +26,8 @@ const FAILED = -3
 const READ_CHUNK = 256 * 1024
 /** Reads smaller than this are copied out so the read buffer can be reused. */
 const COPY_BELOW = 16 * 1024
+/** Bytes read ahead while nobody reads (more than one read's worth only if reads are small). */
+const READ_AHEAD_LIMIT = 64 * 1024
 // The read buffer of default reads, shared by every socket of this thread:
 // a read and the taking of its bytes happen in one synchronous step, so no
 // socket needs a buffer of its own while it waits (2,000 idle sockets would
@@ -342,7 +344,8 @@ class Socket {
   #readWaiter = null // resolves when the socket may have data
   #readDone = false // no more reads: EOF, cancelled or closed
   #pulling = false // a read request is waiting on pull()
-  #ahead = null // a chunk read while nobody was reading
+  #ahead = [] // chunks read while nobody was reading
+  #aheadBytes = 0
   #drained = false // the last read was short: the socket was empty
 
   #writable
@@ -593,10 +596,8 @@ class Socket {
   /** Reads what is there; if nothing is, waits for readiness and tries again. */
   #readNow (c) {
     if (this.#readDone || this.#state !== 'open') return
-    const ahead = this.#ahead
-    if (ahead !== null) {
-      this.#ahead = null
-      c.enqueue(ahead) // fills a pending BYOB request too; any rest stays queued
+    if (this.#ahead.length > 0) {
+      this.#flushAhead(c) // fills a pending BYOB request too; any rest stays queued
       return
     }
     const req = c.byobRequest
@@ -620,28 +621,42 @@ class Socket {
   }
 
   /**
-   * While nobody reads, keep one chunk read ahead, as node:net keeps a
-   * buffer: this is how a peer's FIN or reset is noticed (and the socket
-   * released) even when the application is not reading.
+   * While nobody reads, keep reading ahead (up to READ_AHEAD_LIMIT bytes), as
+   * node:net fills its buffer: this is how a peer's FIN or reset is noticed
+   * (and the socket released) even when the application is not reading.
    */
   #readAhead () {
-    if (this.#readDone || this.#state !== 'open' || this.#pulling || this.#ahead !== null) return
-    if (this.#drained) {
-      // The last read came back short: the socket was empty then, so wait
-      // for readability instead of a read that would almost surely block.
-      this.#drained = false
-      this.#native.armRead()
-      this.#readWaiter = () => this.#readAhead()
-      return
+    while (!this.#readDone && this.#state === 'open' && !this.#pulling &&
+      this.#aheadBytes < READ_AHEAD_LIMIT) {
+      if (this.#drained) {
+        // The last read came back short: the socket was empty then, so wait
+        // for readability instead of a read that would almost surely block.
+        this.#drained = false
+        this.#native.armRead()
+        this.#readWaiter = () => this.#readAhead()
+        return
+      }
+      const n = this.#readChunk()
+      if (n > 0) {
+        this.#drained = n < READ_CHUNK && this.#secureTransport !== 'on'
+        this.#ahead.push(this.#takeChunk(n))
+        this.#aheadBytes += n
+      } else if (n === WOULD_BLOCK) {
+        this.#readWaiter = () => this.#readAhead()
+        return
+      } else {
+        this.#readEnded(n)
+        return
+      }
     }
-    const n = this.#readChunk()
-    if (n > 0) {
-      this.#ahead = this.#takeChunk(n)
-    } else if (n === WOULD_BLOCK) {
-      this.#readWaiter = () => this.#readAhead()
-    } else {
-      this.#readEnded(n)
-    }
+  }
+
+  /** Hands the chunks read ahead to the stream, in order. */
+  #flushAhead (c) {
+    const chunks = this.#ahead
+    this.#ahead = []
+    this.#aheadBytes = 0
+    for (const chunk of chunks) c.enqueue(chunk)
   }
 
   #readChunk () {
@@ -660,6 +675,8 @@ class Socket {
   /** A read returned end of stream or failure. */
   #readEnded (n) {
     if (n === READ_EOF || n === 0) {
+      // What was read ahead stays readable before the end.
+      if (this.#ahead.length > 0) this.#flushAhead(this.#rc)
       this.#onPeerEnd()
     } else {
       this.#fail(errorFromDetail(this.#native.takeError() || { code: 'EIO', message: 'read EIO' }))
