@@ -337,3 +337,97 @@ mod tests {
         }
     }
 }
+
+/// Generated inputs (proptest): the parser never panics, and what it accepts
+/// it reads back the same way. `PROPTEST_CASES` sets the number of cases;
+/// `.ci/run` runs a longer round. Inputs that once failed are kept in
+/// `proptest-regressions/`, hand-picked ones in `fuzz/corpus/`.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The canonical text of a parsed TCP target, as `connect()` accepts it.
+    fn render(target: &Target) -> Option<String> {
+        match target {
+            Target::Tcp {
+                host: Host::Ip(IpAddr::V6(ip)),
+                port,
+            } => Some(format!("[{ip}]:{port}")),
+            Target::Tcp { host, port } => Some(format!("{host}:{port}")),
+            Target::Unix { .. } => None,
+        }
+    }
+
+    /// Accepted addresses are well-formed and survive a round trip.
+    fn check(input: &str) {
+        match parse_string(input) {
+            Ok(target) => {
+                if let Some(text) = render(&target) {
+                    assert_eq!(parse_string(&text).as_ref(), Ok(&target), "{input:?}");
+                }
+                if let Target::Tcp { port, .. } = target {
+                    assert_ne!(port, 0, "{input:?}");
+                }
+            }
+            Err(e) => assert!(!e.0.is_empty()),
+        }
+    }
+
+    #[test]
+    fn corpus() {
+        for line in include_str!("../fuzz/corpus/addresses.txt").lines() {
+            check(line);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_is_parsed_or_refused(input in any::<String>()) {
+            check(&input);
+        }
+
+        #[test]
+        fn address_shaped_strings(input in "(unix:)?\\[?[0-9a-zA-Z:._%\\-\\[\\] ]{0,40}\\]?(:[0-9+\\- ]{0,7})?") {
+            check(&input);
+        }
+
+        #[test]
+        fn ip_and_port_round_trip(ip in any::<IpAddr>(), port in 1u16..) {
+            let text = match ip {
+                IpAddr::V4(v4) => format!("{v4}:{port}"),
+                IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+            };
+            prop_assert_eq!(parse_string(&text), Ok(Target::Tcp { host: Host::Ip(ip), port }));
+            let bare = ip.to_string();
+            prop_assert_eq!(parse_parts(&bare, f64::from(port)), Ok(Target::Tcp { host: Host::Ip(ip), port }));
+        }
+
+        #[test]
+        fn host_names_round_trip(name in "[a-z][a-z0-9\\-_]{0,20}(\\.[a-z0-9][a-z0-9\\-]{0,20}){0,4}", port in 1u16..) {
+            let expected = match name.parse::<IpAddr>() {
+                Ok(ip) => Host::Ip(ip),
+                Err(_) => Host::Name(name.clone()),
+            };
+            prop_assert_eq!(parse_string(&format!("{name}:{port}")), Ok(Target::Tcp { host: expected, port }));
+        }
+
+        #[test]
+        fn numeric_ports_are_whole_numbers_in_range(port in any::<f64>()) {
+            match parse_parts("localhost", port) {
+                Ok(Target::Tcp { port: p, .. }) => prop_assert_eq!(f64::from(p), port),
+                Ok(other) => prop_assert!(false, "{other:?}"),
+                Err(_) => prop_assert!(!(port.fract() == 0.0 && (1.0..=65535.0).contains(&port))),
+            }
+        }
+
+        #[test]
+        fn unix_paths_are_kept_verbatim(path in any::<String>()) {
+            match parse_string(&format!("unix:{path}")) {
+                Ok(Target::Unix { path: p }) => prop_assert_eq!(p, path),
+                Ok(other) => prop_assert!(false, "{other:?}"),
+                Err(_) => prop_assert!(path.is_empty() || path.contains('\0')),
+            }
+        }
+    }
+}

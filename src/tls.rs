@@ -326,4 +326,26 @@ mod tests {
         assert_eq!(e.code, "ERR_SSL_WRONG_VERSION_NUMBER");
         assert_eq!(openssl_error("something else", "X").code, "X");
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever OpenSSL says, the code is a Node-style name and nothing panics.
+        #[test]
+        fn any_openssl_text_gives_a_code(text in any::<String>(), reason in "[a-zA-Z0-9 _]{1,40}") {
+            for input in [text.clone(), format!("error:0A000000:SSL routines:f:{reason}:file.c:1:")] {
+                let e = openssl_error(&input, "ERR_SSL_PROTOCOL_ERROR");
+                prop_assert!(e.code.starts_with("ERR_SSL_"));
+                prop_assert!(e.code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'));
+            }
+        }
+
+        /// Arbitrary bytes as a CA are refused with ERR_TLS_INVALID_CA, never a panic.
+        #[test]
+        fn any_bytes_as_ca(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Err(e) = certificates(&bytes) {
+                prop_assert_eq!(e.code, "ERR_TLS_INVALID_CA");
+            }
+        }
+    }
 }
