@@ -116,6 +116,10 @@ async fn resolve(host: &Host, port: u16) -> Result<Vec<SocketAddr>, SocketErr> {
     }
 }
 
+/// Keep-alive probes: one a second, ten unanswered ones end the connection.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+const KEEPALIVE_PROBES: u32 = 10;
+
 fn configure(s: &TcpStream, opts: &ConnectOptions) -> std::io::Result<()> {
     s.set_nodelay(opts.no_delay)?;
     if let Some(delay) = opts.keep_alive {
@@ -123,6 +127,15 @@ fn configure(s: &TcpStream, opts: &ConnectOptions) -> std::io::Result<()> {
         let mut ka = socket2::TcpKeepalive::new();
         if !delay.is_zero() {
             ka = ka.with_time(delay.max(Duration::from_secs(1)));
+        }
+        // As libuv (so node:net) does: then a peer that vanished is given
+        // up about ten seconds after the idle time, not the kernel's
+        // default of more than ten minutes.
+        #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+        {
+            ka = ka
+                .with_interval(KEEPALIVE_INTERVAL)
+                .with_retries(KEEPALIVE_PROBES);
         }
         socket2::SockRef::from(s).set_tcp_keepalive(&ka)?;
     }
@@ -203,6 +216,8 @@ mod tests {
         let sock = socket2::SockRef::from(&s);
         assert!(sock.keepalive().unwrap());
         assert_eq!(sock.keepalive_time().unwrap(), Duration::from_secs(30));
+        assert_eq!(sock.keepalive_interval().unwrap(), KEEPALIVE_INTERVAL);
+        assert_eq!(sock.keepalive_retries().unwrap(), KEEPALIVE_PROBES);
         let off = ConnectOptions {
             no_delay: false,
             keep_alive: None,
