@@ -53,7 +53,7 @@ function runner () {
 const why = { reason: '' }
 
 /**
- * Starts a cluster. Resolves to { port, host, user, password, database, ca, stop }
+ * Starts a cluster. Resolves to { port, host, user, password, database, ca, restart, stop }
  * or null when PostgreSQL is not installed (why.reason says so).
  */
 async function startPostgres () {
@@ -106,6 +106,10 @@ async function startPostgres () {
     database: 'postgres',
     ca: C.ca,
     dir,
+    /** Restarts the server: every session is cut, new ones are accepted. */
+    restart () {
+      run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-m', 'fast', '-w', '-t', '60', 'restart'])
+    },
     stop () {
       try {
         run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop'])
