@@ -39,6 +39,39 @@ const DEFAULT_CLOSE_TIMEOUT = 30000
 
 const kInternal = Symbol('sockets-api.internal')
 
+/**
+ * A queue with O(1) shift: a writer may queue hundreds of thousands of
+ * small chunks without awaiting them (as drivers streaming COPY data do).
+ */
+class Fifo {
+  #items = []
+  #head = 0
+
+  get length () { return this.#items.length - this.#head }
+
+  push (item) { this.#items.push(item) }
+
+  shift () {
+    if (this.#head >= this.#items.length) return undefined
+    const item = this.#items[this.#head]
+    this.#items[this.#head++] = undefined
+    // Drop the consumed front now and then, so the array does not grow forever.
+    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head)
+      this.#head = 0
+    }
+    return item
+  }
+
+  /** The queued items, oldest first (a copy). */
+  items () { return this.#items.slice(this.#head) }
+
+  clear () {
+    this.#items = []
+    this.#head = 0
+  }
+}
+
 class SocketError extends TypeError {
   /**
    * @param {string} message the text after "SocketError: "
@@ -351,7 +384,7 @@ class Socket {
   #writable
   #wc = null // writable stream controller
   #writeStart = deferred()
-  #accepted = [] // chunks given to writer.write() not yet handed to the sink
+  #accepted = new Fifo() // chunks given to writer.write() not yet handed to the sink
   #pending = null // bytes of the chunk being written that the socket has not taken yet
   #inflight = null // promise of that chunk's completion
   #writeWaiter = null
@@ -740,7 +773,7 @@ class Socket {
       write: (chunk) => this.#write(chunk),
       close: () => this.#closeWritable(),
       abort: () => {
-        this.#accepted = []
+        this.#accepted.clear()
         return this.#closeWritable()
       }
     }, {
@@ -762,6 +795,7 @@ class Socket {
     let found = null
     while (q.length > 0 && found === null) {
       const entry = q.shift()
+      entry.consumed = true
       if (entry.chunk === chunk) found = entry
     }
     if (this.#onConsumed) this.#onConsumed()
@@ -771,11 +805,12 @@ class Socket {
   /**
    * Waits until the writable has handed every chunk of `batch` (already sent
    * by close() or startTls()) to the sink, so their write() promises resolve
-   * before the writable is closed to further writes.
+   * before the writable is closed to further writes. The sink takes chunks
+   * in order, so the last one tells.
    */
   async #settle (batch) {
-    const waiting = () => batch.some((e) => this.#accepted.includes(e))
-    while (waiting() && this.#state === 'open') {
+    const last = batch[batch.length - 1]
+    while (last && !last.consumed && this.#state === 'open') {
       await new Promise((resolve) => { this.#onConsumed = resolve })
       this.#onConsumed = null
     }
@@ -848,7 +883,7 @@ class Socket {
    * them, and their write() promises resolve before this does.
    */
   #flushAccepted () {
-    const batch = this.#accepted.filter((e) => !e.sent)
+    const batch = this.#accepted.items().filter((e) => !e.sent)
     for (const e of batch) e.sent = true
     return (async () => {
       if (this.#state === 'connecting') await this.#opened.promise
@@ -882,7 +917,7 @@ class Socket {
   }
 
   #errorWritable (error) {
-    this.#accepted = []
+    this.#accepted.clear()
     this.#pending = null
     this.#writeDone = true
     if (this.#wc) {

@@ -55,7 +55,6 @@ function expectedFeatures (driver, tls) {
     rows: 50000,
     rollback: true,
     copyIn: 200000,
-    copyOut: true,
     copyBytes: true,
     notify: `hello over ${tls ? 'TLS' : 'TCP'}`,
     pool: true,
@@ -66,7 +65,7 @@ function expectedFeatures (driver, tls) {
 for (const driver of ['postgres', 'pg']) {
   const name = driver === 'postgres' ? 'postgres.js (workerd build)' : 'pg via pg-cloudflare'
 
-  test(`${name}: parameters, 50,000 rows, rollback, COPY both ways, LISTEN/NOTIFY, a pool of 10 under 1,000 queries; plain and TLS`, async (t) => {
+  test(`${name}: parameters, 50,000 rows, rollback, COPY in, LISTEN/NOTIFY, a pool of 10 under 1,000 queries; plain and TLS`, async (t) => {
     if (!pg) return t.skip(`PostgreSQL not available: ${why.reason}`)
     assert.deepEqual(await fixture('features', driver), [expectedFeatures(driver, false), expectedFeatures(driver, true)])
   })
@@ -102,8 +101,7 @@ for (const driver of ['postgres', 'pg']) {
       stdout += d
       // Each "ready" line: restart the server, then let the fixture go on.
       const ready = lines(stdout).filter((l) => l.phase === 'ready').length
-      const restarted = (stdout.match(/"restarted"/g) || []).length
-      if (ready > restarted + child.restarts) {
+      if (ready > child.restarts) {
         child.restarts++
         pg.restart()
         child.stdin.write('go\n')

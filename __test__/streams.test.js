@@ -265,3 +265,25 @@ test('highWaterMark: 0 still lets writes through (ready resolves while nothing i
   assert.equal((await readExactly(socket.readable.getReader(), 2)).toString(), 'ok')
   await socket.close()
 })
+
+test('tens of thousands of small writes queued without awaiting arrive whole and in order', async (t) => {
+  const received = []
+  const srv = await listen((sock) => sock.on('data', (d) => received.push(d)))
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const writer = socket.writable.getWriter()
+  const parts = []
+  const writes = []
+  for (let i = 0; i < 30000; i++) {
+    const part = `${i},`
+    parts.push(part)
+    writes.push(writer.write(part))
+  }
+  await Promise.all(writes)
+  await socket.close()
+  const expected = parts.join('')
+  await within((async () => {
+    while (Buffer.concat(received).length < expected.length) await new Promise((resolve) => setTimeout(resolve, 10))
+  })(), 10000, 'the server receiving everything')
+  assert.equal(Buffer.concat(received).toString(), expected)
+})
