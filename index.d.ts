@@ -1,4 +1,6 @@
-/// <reference types="node" />
+// Environment-neutral on purpose: the stream and AbortSignal types are the
+// ambient ones of the consumer's project (Node's, the DOM's, or the Workers
+// types), so a Socket fits wherever that environment's Socket is expected.
 
 /**
  * sockets-api: the Sockets API `connect()` (as `cloudflare:sockets`) for Node.js.
@@ -79,10 +81,27 @@ export interface StartTlsOptions extends TlsOptions {
 
 export interface SocketInfo {
   /** `ip:port` (`[ipv6]:port`), or the path of a Unix socket. */
-  remoteAddress: string | null
-  localAddress: string | null
+  remoteAddress: string
+  /** `ip:port`; absent for a Unix socket whose local end has no name (the usual case). */
+  localAddress?: string
   /** The negotiated ALPN protocol, or null. */
   alpn: string | null
+  /** TLS sockets only (an extension): the negotiated version, as `'TLSv1.3'`. */
+  tlsProtocol?: string | null
+  /** TLS sockets only (an extension): the server's certificate, a Node `crypto.X509Certificate`. */
+  peerCertificate?: PeerCertificate | null
+}
+
+/** The members of Node's `crypto.X509Certificate` used most (the object is a full one). */
+export interface PeerCertificate {
+  readonly subject: string
+  readonly issuer: string
+  readonly subjectAltName: string | undefined
+  readonly validFrom: string
+  readonly validTo: string
+  readonly fingerprint256: string
+  readonly serialNumber: string
+  readonly raw: Uint8Array
 }
 
 export declare class Socket {

@@ -37,6 +37,8 @@ const DEFAULT_HIGH_WATER_MARK = 64 * 1024
 // How long close() waits on a peer that takes none of the remaining data.
 const DEFAULT_CLOSE_TIMEOUT = 30000
 
+const { X509Certificate } = require('node:crypto')
+
 const kInternal = Symbol('sockets-api.internal')
 
 /**
@@ -529,11 +531,18 @@ class Socket {
       if (this.#state !== 'connecting') return
       this.#state = 'open'
       queueMicrotask(() => this.#readAhead())
-      this.#opened.resolve({
-        remoteAddress: detail.remoteAddress ?? null,
-        localAddress: detail.localAddress ?? null,
-        alpn: detail.alpn ?? null
-      })
+      // TCP: both addresses. A Unix socket's local end is unnamed as a
+      // rule; then localAddress is absent (as the Workers types allow).
+      const info = { remoteAddress: detail.remoteAddress }
+      if (detail.localAddress) info.localAddress = detail.localAddress
+      info.alpn = detail.alpn ?? null
+      if (this.#secureTransport === 'on') {
+        // Beyond the standard SocketInfo: what node:tls's getProtocol() and
+        // getPeerX509Certificate() tell.
+        info.tlsProtocol = detail.tlsProtocol ?? null
+        info.peerCertificate = detail.peerCertificate ? new X509Certificate(detail.peerCertificate) : null
+      }
+      this.#opened.resolve(info)
     } else if (kind === EV_FAILED) {
       this.#fail(errorFromDetail(detail))
     }

@@ -294,3 +294,24 @@ test('12 MiB echoed through TLS arrive intact (checksum), default and BYOB reade
     await within(socket.closed, 5000, 'closed')
   }
 })
+
+test('opened reports the TLS version and the server certificate (as node:tls getProtocol / getPeerX509Certificate)', async (t) => {
+  for (const version of ['TLSv1.2', 'TLSv1.3']) {
+    const srv = await tlsServer({ ...C.server, minVersion: version, maxVersion: version })
+    t.after(() => srv.close())
+    const socket = connect({ hostname: 'localhost', port: srv.port }, { secureTransport: 'on', ca: C.ca })
+    const info = await socket.opened
+    assert.equal(info.tlsProtocol, version)
+    assert.ok(info.peerCertificate instanceof crypto.X509Certificate)
+    assert.equal(info.peerCertificate.fingerprint256, new crypto.X509Certificate(C.server.cert).fingerprint256)
+    await socket.close()
+  }
+  // Plain sockets have neither key.
+  const plain = await listen(() => {})
+  t.after(() => plain.close())
+  const s = connect(`127.0.0.1:${plain.port}`)
+  const info = await s.opened
+  assert.equal('tlsProtocol' in info, false)
+  assert.equal('peerCertificate' in info, false)
+  await s.close()
+})

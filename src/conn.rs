@@ -39,6 +39,10 @@ pub struct SocketInfo {
     pub remote_address: String,
     pub local_address: String,
     pub alpn: Option<String>,
+    /// TLS only: the negotiated version (`TLSv1.3`, ...), when known.
+    pub tls_protocol: Option<&'static str>,
+    /// TLS only: the server's certificate, DER.
+    pub peer_certificate: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -76,6 +80,7 @@ pub enum WriteOutcome {
 pub struct Transport {
     pub(crate) stream: Arc<Stream>,
     pub(crate) tls: Option<Box<TlsStream>>,
+    tls_protocol: Option<&'static str>,
     read_eof: bool,
     /// An error met after data was already returned, kept for the next read.
     read_error: Option<SocketErr>,
@@ -86,15 +91,21 @@ impl Transport {
         Transport {
             stream: Arc::new(stream),
             tls: None,
+            tls_protocol: None,
             read_eof: false,
             read_error: None,
         }
     }
 
-    pub(crate) fn with_tls(stream: Arc<Stream>, tls: TlsStream) -> Self {
+    pub(crate) fn with_tls(
+        stream: Arc<Stream>,
+        tls: TlsStream,
+        tls_protocol: Option<&'static str>,
+    ) -> Self {
         Transport {
             stream,
             tls: Some(Box::new(tls)),
+            tls_protocol,
             read_eof: false,
             read_error: None,
         }
@@ -130,6 +141,8 @@ impl Transport {
             remote_address,
             local_address,
             alpn: self.tls.as_ref().and_then(|t| tls::alpn(t)),
+            tls_protocol: self.tls_protocol,
+            peer_certificate: self.tls.as_ref().and_then(|t| tls::peer_certificate(t)),
         }
     }
 

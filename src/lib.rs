@@ -11,6 +11,7 @@ pub mod address;
 pub mod conn;
 pub mod connect;
 pub mod error;
+pub mod hello;
 mod registry;
 pub mod runtime;
 pub mod stream;
@@ -103,6 +104,8 @@ pub struct EventDetail {
     pub remote_address: Option<String>,
     pub local_address: Option<String>,
     pub alpn: Option<String>,
+    pub tls_protocol: Option<String>,
+    pub peer_certificate: Option<Buffer>,
     pub code: Option<String>,
     pub syscall: Option<String>,
     pub address: Option<String>,
@@ -210,6 +213,8 @@ fn event_args(event: Event) -> EventArgs {
                 remote_address: Some(info.remote_address).filter(|a| !a.is_empty()),
                 local_address: Some(info.local_address).filter(|a| !a.is_empty()),
                 alpn: info.alpn,
+                tls_protocol: info.tls_protocol.map(str::to_owned),
+                peer_certificate: info.peer_certificate.map(Buffer::from),
                 ..Default::default()
             }),
         ),

@@ -163,6 +163,9 @@ impl Stream {
 pub struct NonBlocking {
     pub stream: Arc<Stream>,
     pub blocked_on: Option<Interest>,
+    /// While set (during a handshake), the first bytes read are copied here,
+    /// up to `hello::CAPTURE_LIMIT`, to learn the TLS version.
+    pub capture: Option<Vec<u8>>,
 }
 
 impl NonBlocking {
@@ -170,6 +173,7 @@ impl NonBlocking {
         NonBlocking {
             stream,
             blocked_on: None,
+            capture: None,
         }
     }
 
@@ -184,6 +188,10 @@ impl NonBlocking {
 impl Read for NonBlocking {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let r = self.stream.try_read(buf);
+        if let (Ok(n), Some(kept)) = (&r, self.capture.as_mut()) {
+            let room = crate::hello::CAPTURE_LIMIT.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..(*n).min(room)]);
+        }
         self.note(r, Interest::READABLE)
     }
 }

@@ -159,11 +159,16 @@ fn pkcs8_key(key: &[u8], passphrase: Option<&str>) -> Result<Vec<u8>, String> {
 /// Runs the client handshake on the runtime, waiting for readiness between
 /// steps. Verification failures come back with Node's codes.
 pub async fn handshake(stream: Arc<Stream>, cfg: &TlsConfig) -> Result<Transport, SocketErr> {
-    let io = NonBlocking::new(stream.clone());
+    let mut io = NonBlocking::new(stream.clone());
+    io.capture = Some(Vec::new());
     let mut attempt = cfg.connector.connect(&cfg.domain, io);
     loop {
         match attempt {
-            Ok(tls) => return Ok(Transport::with_tls(stream, tls)),
+            Ok(mut tls) => {
+                let hello = tls.get_mut().capture.take().unwrap_or_default();
+                let protocol = crate::hello::server_version(&hello);
+                return Ok(Transport::with_tls(stream, tls, protocol));
+            }
             Err(HandshakeError::WouldBlock(mut mid)) => {
                 let interest = mid.get_ref().blocked_on.unwrap_or(Interest::READABLE);
                 mid.get_mut().blocked_on = None;
@@ -176,6 +181,14 @@ pub async fn handshake(stream: Arc<Stream>, cfg: &TlsConfig) -> Result<Transport
             Err(HandshakeError::Failure(e)) => return Err(handshake_error(&e)),
         }
     }
+}
+
+/// The server's certificate (DER), when it sent one.
+pub fn peer_certificate(tls: &TlsStream) -> Option<Vec<u8>> {
+    tls.peer_certificate()
+        .ok()
+        .flatten()
+        .and_then(|c| c.to_der().ok())
 }
 
 pub fn alpn(tls: &TlsStream) -> Option<String> {
