@@ -33,6 +33,22 @@ const READ_AHEAD_LIMIT = 64 * 1024
 // socket needs a buffer of its own while it waits (2,000 idle sockets would
 // otherwise hold 2,000 of them).
 let scratch = null
+
+// Turns of the event loop, counted only while someone asks: one
+// setImmediate per turn in which a read delivered data, shared by all sockets.
+let turn = 0
+let turnPending = false
+function currentTurn () {
+  if (!turnPending) {
+    turnPending = true
+    setImmediate(nextTurn).unref()
+  }
+  return turn
+}
+function nextTurn () {
+  turn++
+  turnPending = false
+}
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024
 // How long close() waits on a peer that takes none of the remaining data.
 const DEFAULT_CLOSE_TIMEOUT = 30000
@@ -382,6 +398,7 @@ class Socket {
   #ahead = [] // chunks read while nobody was reading
   #aheadBytes = 0
   #drained = false // the last read was short: the socket was empty
+  #deliveredTurn = -1 // event-loop turn in which a read last got data
 
   #writable
   #wc = null // writable stream controller
@@ -640,20 +657,22 @@ class Socket {
     if (this.#readDone || this.#state !== 'open') return
     if (this.#ahead.length > 0) {
       this.#flushAhead(c) // fills a pending BYOB request too; any rest stays queued
+      this.#deliveredTurn = currentTurn()
       return
     }
     const req = c.byobRequest
     const want = req ? req.view.byteLength : READ_CHUNK
     const n = req ? this.#native.read(req.view) : this.#readChunk()
     if (n > 0) {
-      // A short read of a plain socket empties it (TLS reads come a record
-      // at a time, so nothing is known there).
-      this.#drained = n < want && this.#secureTransport !== 'on'
+      // A short read emptied the socket (a TLS read goes on record after
+      // record until the socket has nothing more, so the same holds there).
+      this.#drained = n < want
       if (req) {
         req.respond(n)
       } else {
         c.enqueue(this.#takeChunk(n))
       }
+      this.#deliveredTurn = currentTurn()
       return
     }
     if (n === WOULD_BLOCK) {
@@ -680,7 +699,7 @@ class Socket {
       }
       const n = this.#readChunk()
       if (n > 0) {
-        this.#drained = n < READ_CHUNK && this.#secureTransport !== 'on'
+        this.#drained = n < READ_CHUNK
         this.#ahead.push(this.#takeChunk(n))
         this.#aheadBytes += n
       } else if (n === WOULD_BLOCK) {
@@ -744,7 +763,10 @@ class Socket {
    */
   #cancelReadable () {
     if (this.#readDone) return
-    if (this.#pulling) {
+    // A read loop that got its last chunk in this same turn of the event
+    // loop is between two reads, not done reading: its next read ends the
+    // loop (done) instead of failing, as if it had been waiting.
+    if (this.#pulling || this.#deliveredTurn === turn) {
       this.#endReadable()
       return
     }

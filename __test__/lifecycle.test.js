@@ -345,3 +345,24 @@ test('writes made before opened are queued and sent in order', async (t) => {
   await Promise.all(writes)
   await socket.close()
 })
+
+test('close() from inside a read loop (between two reads) ends the loop with done, not an error', async (t) => {
+  const srv = await listen((sock) => sock.write('one message'))
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  await socket.opened
+  // Let the message arrive first (read ahead), so the read below is
+  // answered at once and no read is pending when close() runs.
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const reader = socket.readable.getReader()
+  const seen = []
+  // The shape of pg-cloudflare's loop: the data handler may close the socket.
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    seen.push(Buffer.from(value).toString())
+    socket.close()
+  }
+  assert.deepEqual(seen, ['one message'])
+  await socket.closed
+})

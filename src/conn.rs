@@ -369,10 +369,15 @@ impl Conn {
     }
 
     /// Arms readability without trying a read first: for when the last read
-    /// came back short, so the socket is known to be empty. A plain socket
-    /// only (a TLS session may hold decrypted bytes the socket does not show).
+    /// came back short, so the socket is known to be empty. A short TLS read
+    /// is one that went on until the socket had nothing more (see `read`),
+    /// so the same holds there; the session may be waiting to write instead.
     pub fn arm_readable(&self) {
-        self.arm(Interest::READABLE);
+        let interest = match &*self.lock() {
+            State::Open(t) => t.blocked_on(Interest::READABLE),
+            _ => Interest::READABLE,
+        };
+        self.arm(interest);
     }
 
     /// With event-loop readiness: the interests armed since the last call,
