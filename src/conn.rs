@@ -424,9 +424,15 @@ impl Conn {
                 }
                 Ok(n) => {
                     filled += n;
-                    // A short plain read means the socket buffer is empty now;
-                    // TLS returns one record at a time, so keep going there.
-                    if filled == buf.len() || t.tls.is_none() {
+                    // A short plain read means the socket buffer is empty now.
+                    // TLS returns a record at a time: go on while the session
+                    // or the socket may hold more, so that a short read means
+                    // the same there (and no read that would block is tried).
+                    let more = t.tls.as_ref().is_some_and(|tls| {
+                        tls.buffered_read_size().map_or(true, |b| b > 0)
+                            || tls.get_ref().may_have_more()
+                    });
+                    if filled == buf.len() || !more {
                         break;
                     }
                 }

@@ -187,7 +187,7 @@ impl Poll {
     /// Arms `bits` (READABLE 1 | WRITABLE 2): each is reported once when
     /// ready, then must be armed again.
     ///
-    /// libuv keeps watching an event after reporting it until it fires
+    /// libuv keeps watching an event after reporting it, until it fires
     /// while nobody has armed it: a socket read in a loop (every reply
     /// re-arms readability) costs no `epoll_ctl` per message.
     pub fn want(&self, bits: u32) {
@@ -293,8 +293,8 @@ unsafe extern "C" fn on_env_teardown(
     close_handle(state);
 }
 
-/// Readiness: stop watching what fired (each arming reports once), then
-/// tell JS.
+/// Readiness: report what fired and was armed (each arming reports once);
+/// stop watching only what fired while nobody had armed it.
 ///
 /// # Safety
 /// Called by libuv on the loop's thread for an active (so not yet closed)
@@ -313,13 +313,24 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
     } else {
         events & s.events
     };
-    let remaining = s.events & !fired;
-    s.events = remaining;
-    if remaining == 0 {
-        (uv.poll_stop)(s.handle);
-    } else {
-        (uv.poll_start)(s.handle, remaining, on_poll);
+    let report = fired & s.armed;
+    s.armed &= !report;
+    // Still watched: what was reported (the reader usually re-arms it at
+    // once, and a watch left in place costs no epoll_ctl). Dropped: what
+    // fired unasked, or the loop would wake for it on every turn. On an
+    // error libuv has stopped the handle itself; the next arming restarts it.
+    let unasked = fired & !report;
+    if status < 0 {
+        s.events = 0;
+    } else if unasked != 0 {
+        s.events &= !unasked;
+        if s.events == 0 {
+            (uv.poll_stop)(s.handle);
+        } else {
+            (uv.poll_start)(s.handle, s.events, on_poll);
+        }
     }
+    let fired = report;
     let mut bits = 0u32;
     if fired & UV_READABLE != 0 {
         bits |= 1;
