@@ -399,7 +399,6 @@ class Socket {
   #aheadBytes = 0
   #drained = false // the last read was short: the socket was empty
   #deliveredTurn = -1 // event-loop turn in which a read last got data
-  #awaitingReadable = false // readability armed after a short read, not yet reported
 
   #writable
   #wc = null // writable stream controller
@@ -535,7 +534,6 @@ class Socket {
       // A TLS session may need to write in order to read (or the reverse),
       // so on a TLS socket any readiness retries both directions.
       if (this.#secureTransport === 'on') bits |= READABLE | WRITABLE
-      if (bits & READABLE) this.#awaitingReadable = false
       if (bits & READABLE && this.#readWaiter) {
         const wake = this.#readWaiter
         this.#readWaiter = null
@@ -662,12 +660,6 @@ class Socket {
       this.#deliveredTurn = currentTurn()
       return
     }
-    if (this.#awaitingReadable) {
-      // Readability is armed and has not fired: the socket is still empty
-      // (or its data is being reported right now), so wait rather than try
-      // a read that would block.
-      return new Promise((resolve) => { this.#readWaiter = resolve }).then(() => this.#readNow(c))
-    }
     const req = c.byobRequest
     const want = req ? req.view.byteLength : READ_CHUNK
     const n = req ? this.#native.read(req.view) : this.#readChunk()
@@ -702,7 +694,6 @@ class Socket {
         // for readability instead of a read that would almost surely block.
         this.#drained = false
         this.#native.armRead()
-        this.#awaitingReadable = true
         this.#readWaiter = () => this.#readAhead()
         return
       }

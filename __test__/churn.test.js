@@ -46,8 +46,10 @@ test('10,000 sequential connect/exchange/close cycles leave nothing behind', asy
 })
 
 test('2,000 concurrent sockets exchanging data leave nothing behind', async (t) => {
-  const { peak, afterRounds } = await churn(t, 'concurrent', 2000, 3)
+  const { peak, afterRounds } = await churn(t, 'concurrent', 2000, 4)
   assert.ok(peak.sockets === 2000, `${peak.sockets} sockets were open at once`)
-  const growth = afterRounds[2].rss - afterRounds[1].rss
-  assert.ok(growth < 32 * MB, `RSS grew ${(growth / MB).toFixed(1)} MB in the third round`)
+  // Two rounds after the first: a leak of whole sockets (tens of KB each)
+  // would add 60 MB or more; the allocators' own wobble stays well under.
+  const growth = afterRounds[3].rss - afterRounds[1].rss
+  assert.ok(growth < 40 * MB, `RSS grew ${(growth / MB).toFixed(1)} MB over rounds 3 and 4`)
 })
