@@ -5,9 +5,7 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const net = require('node:net')
 const tls = require('node:tls')
-const fs = require('node:fs')
 const path = require('node:path')
 const crypto = require('node:crypto')
 const { spawn } = require('node:child_process')
@@ -38,29 +36,13 @@ function cli (args, input = '', timeout = 20000) {
 }
 
 /** A TLS echo server; `upgrade(sock, next)` may run a plain dialogue first. */
-async function tlsEcho (upgrade) {
-  const sockets = new Set()
+function tlsEcho (upgrade) {
   const secure = (raw) => {
     const s = new tls.TLSSocket(raw, { isServer: true, ...C.server, ALPNProtocols: ['echo/1', 'h2'] })
     s.on('error', () => {})
     s.pipe(s)
-    return s
   }
-  const server = net.createServer((raw) => {
-    sockets.add(raw)
-    raw.on('close', () => sockets.delete(raw))
-    raw.on('error', () => {})
-    if (upgrade) upgrade(raw, () => secure(raw))
-    else secure(raw)
-  })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    port: server.address().port,
-    close: () => {
-      for (const s of sockets) s.destroy()
-      return new Promise((resolve) => server.close(() => resolve()))
-    }
-  }
+  return listen((raw) => (upgrade ? upgrade(raw, () => secure(raw)) : secure(raw)))
 }
 
 /** Answers `lines` of a plain-text dialogue, then hands over to TLS. */

@@ -8,12 +8,11 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
-const tls = require('node:tls')
 const { connect } = require('sockets-api')
 const { openSocketCount } = require('../binding.js')
 const { faultProxy } = require('./fault-proxy')
 const { certs } = require('./certs')
-const { listen, sha256, within, isPending, openFds, echoThrough } = require('./helpers')
+const { listen, listenTls, sha256, within, isPending, openFds, echoThrough } = require('./helpers')
 
 const C = certs()
 const SOURCE = crypto.randomBytes(8 * 1024 * 1024)
@@ -27,24 +26,6 @@ function sink (results) {
     sock.on('data', (d) => { hash.update(d); total += d.length })
     sock.on('error', () => {})
     sock.on('close', () => results.push({ total, digest: hash.digest('hex') }))
-  }
-}
-
-async function tlsListen (handler) {
-  const sockets = new Set()
-  const server = tls.createServer({ ...C.server }, (s) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-    handler(s)
-  })
-  server.on('tlsClientError', () => {})
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    port: server.address().port,
-    close: () => {
-      for (const s of sockets) s.destroy()
-      return new Promise((resolve) => server.close(() => resolve()))
-    }
   }
 }
 
@@ -64,7 +45,7 @@ function closer (t, ...servers) {
  * `t.after`) stops both, so a test can count descriptors afterwards.
  */
 async function behindProxy (t, secure, handler, faults) {
-  const srv = secure ? await tlsListen(handler) : await listen(handler)
+  const srv = secure ? await listenTls(C.server, handler) : await listen(handler)
   const proxy = await faultProxy({ port: srv.port }, faults)
   const close = closer(t, proxy, srv)
   const options = secure ? { secureTransport: 'on', ca: C.ca, servername: 'localhost' } : {}
@@ -175,7 +156,7 @@ for (const secure of [false, true]) {
     })
     const socket = env.open()
     const payload = SOURCE.subarray(0, 512 * 1024)
-    const r = await within(echoThrough(socket, payload, 'byob', 20000), 30000, 'the echo')
+    const r = await within(echoThrough(socket, payload, 'byob', { maxWrite: 20000 }), 30000, 'the echo')
     assert.equal(r.total, payload.length)
     assert.equal(r.digest, sha256(payload))
     await socket.close()

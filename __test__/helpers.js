@@ -3,6 +3,7 @@
 // Real loopback servers and small utilities shared by the tests.
 
 const net = require('node:net')
+const tls = require('node:tls')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -205,12 +206,15 @@ async function unresponsiveListener () {
  * Sends `payload` through an echoing `socket` in random-sized writes
  * (respecting `ready`), ends the writable, and reads everything back with a
  * default or BYOB reader. Resolves to { total, digest } of what came back.
+ * `random` (0..1) picks the write sizes, up to `maxWrite`, and the BYOB
+ * view sizes, up to `maxView`.
  */
-async function echoThrough (socket, payload, readerMode, maxWrite = 200000) {
+async function echoThrough (socket, payload, readerMode, { maxWrite = 200000, maxView = 100003, random = Math.random } = {}) {
+  const size = (max) => 1 + Math.floor(random() * max)
   const writer = socket.writable.getWriter()
   const sending = (async () => {
     for (let i = 0; i < payload.length;) {
-      const n = 1 + Math.floor(Math.random() * maxWrite)
+      const n = size(maxWrite)
       await writer.ready
       await writer.write(payload.subarray(i, i + n))
       i += n
@@ -221,13 +225,11 @@ async function echoThrough (socket, payload, readerMode, maxWrite = 200000) {
   let total = 0
   if (readerMode === 'byob') {
     const reader = socket.readable.getReader({ mode: 'byob' })
-    let buf = new ArrayBuffer(100003)
     for (;;) {
-      const { value, done } = await reader.read(new Uint8Array(buf))
+      const { value, done } = await reader.read(new Uint8Array(size(maxView)))
       if (done) break
       hash.update(value)
       total += value.byteLength
-      buf = value.buffer
     }
   } else {
     for await (const chunk of socket.readable) {
@@ -237,6 +239,37 @@ async function echoThrough (socket, payload, readerMode, maxWrite = 200000) {
   }
   await sending
   return { total, digest: hash.digest('hex') }
+}
+
+/** A port free a moment ago on loopback (for servers that pick no port themselves). */
+function freePort () {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** A node:tls server on loopback; resolves to { port, close } (close ends its connections). */
+function listenTls (options, handler) {
+  return new Promise((resolve, reject) => {
+    const sockets = new Set()
+    const server = tls.createServer(options, (sock) => {
+      sockets.add(sock)
+      sock.on('close', () => sockets.delete(sock))
+      sock.on('error', () => {})
+      handler(sock)
+    })
+    server.on('tlsClientError', () => {})
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve({
+      port: server.address().port,
+      close: () => closeServer(server, sockets)
+    }))
+  })
 }
 
 /** Open file descriptors of this process (Linux), for leak checks. */
@@ -264,5 +297,7 @@ module.exports = {
   runScript,
   openFds,
   echoThrough,
+  freePort,
+  listenTls,
   unresponsiveListener
 }

@@ -7,9 +7,9 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const net = require('node:net')
 const { execFileSync } = require('node:child_process')
 const { certs } = require('./certs')
+const { freePort } = require('./helpers')
 
 function findBinDir () {
   const candidates = []
@@ -22,17 +22,6 @@ function findBinDir () {
     for (const v of versions) candidates.push(`/usr/lib/postgresql/${v}/bin`)
   } catch {}
   return candidates.find((d) => fs.existsSync(path.join(d, 'initdb')) && fs.existsSync(path.join(d, 'pg_ctl')))
-}
-
-function freePort () {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 /** PostgreSQL refuses to run as root: run its programs as the postgres user then. */

@@ -8,11 +8,10 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
-const tls = require('node:tls')
 const { connect } = require('sockets-api')
 const { faultProxy } = require('./fault-proxy')
 const { certs } = require('./certs')
-const { listen, sha256, within } = require('./helpers')
+const { listen, listenTls, sha256, within, echoThrough } = require('./helpers')
 
 const C = certs()
 const SEED = Number(process.env.PROPERTY_SEED || crypto.randomInt(2 ** 31))
@@ -37,65 +36,22 @@ function pickSize (rng) {
   return rng.next() < 0.4 ? special[rng.int(0, special.length - 1)] : rng.int(0, 4 * 1024 * 1024)
 }
 
-async function echoServer (secure) {
-  if (!secure) return listen((s) => s.pipe(s))
-  const sockets = new Set()
-  const server = tls.createServer({ ...C.server }, (s) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-    s.on('error', () => {})
-    s.pipe(s)
-  })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    port: server.address().port,
-    close: () => {
-      for (const s of sockets) s.destroy()
-      return new Promise((resolve) => server.close(() => resolve()))
-    }
-  }
+function echoServer (secure) {
+  const echo = (s) => s.pipe(s)
+  return secure ? listenTls(C.server, echo) : listen(echo)
 }
 
 async function roundTrip (rng, port, secure, mode) {
   const payload = crypto.randomBytes(pickSize(rng))
   const socket = connect({ hostname: '127.0.0.1', port },
     secure ? { secureTransport: 'on', ca: C.ca, servername: 'localhost' } : {})
-  const writer = socket.writable.getWriter()
-  const maxWrite = rng.int(1, 300000)
-  const writeSizes = []
-  for (let i = 0; i < payload.length;) {
-    const n = rng.int(1, maxWrite)
-    writeSizes.push(n)
-    i += n
-  }
-  const sending = (async () => {
-    let i = 0
-    for (const n of writeSizes) {
-      await writer.ready
-      await writer.write(payload.subarray(i, i + n))
-      i += n
-    }
-    await writer.close()
-  })()
-  const hash = crypto.createHash('sha256')
-  let total = 0
-  if (mode === 'byob') {
-    const reader = socket.readable.getReader({ mode: 'byob' })
-    for (;;) {
-      const { value, done } = await reader.read(new Uint8Array(rng.int(1, 200000)))
-      if (done) break
-      hash.update(value)
-      total += value.byteLength
-    }
-  } else {
-    for await (const chunk of socket.readable) {
-      hash.update(chunk)
-      total += chunk.byteLength
-    }
-  }
-  await sending
+  const r = await echoThrough(socket, payload, mode, {
+    maxWrite: rng.int(1, 300000),
+    maxView: 200000,
+    random: rng.next
+  })
   await socket.closed
-  return { size: payload.length, total, ok: hash.digest('hex') === sha256(payload) }
+  return { size: payload.length, total: r.total, ok: r.digest === sha256(payload) }
 }
 
 for (const secure of [false, true]) {

@@ -8,6 +8,7 @@ const os = require('node:os')
 const path = require('node:path')
 const net = require('node:net')
 const { spawn, execFileSync } = require('node:child_process')
+const { freePort } = require('./helpers')
 
 const why = { reason: '' }
 
@@ -18,17 +19,6 @@ function findServer () {
   } catch {
     return null
   }
-}
-
-function freePort () {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 /** Resolves once something accepts connections on the port. */

@@ -288,7 +288,7 @@ test('12 MiB echoed through TLS arrive intact (checksum), default and BYOB reade
   for (const mode of ['default', 'byob']) {
     const payload = crypto.randomBytes(12 << 20)
     const socket = connect(`localhost:${srv.port}`, { secureTransport: 'on', ca: C.ca })
-    const { total, digest } = await echoThrough(socket, payload, mode, 100000)
+    const { total, digest } = await echoThrough(socket, payload, mode, { maxWrite: 100000 })
     assert.equal(total, payload.length)
     assert.equal(digest, sha256(payload))
     await within(socket.closed, 5000, 'closed')
