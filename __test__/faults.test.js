@@ -8,6 +8,8 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
+const path = require('node:path')
+const { spawnSync } = require('node:child_process')
 const { connect } = require('sockets-api')
 const { openSocketCount } = require('../binding.js')
 const { faultProxy } = require('./fault-proxy')
@@ -254,6 +256,23 @@ test('a peer that never reads: close(reason) does not wait', async (t) => {
   await within(socket.close(new Error('enough')), 1000, 'close(reason)')
   await closeServers()
   await assertReleased(fds)
+})
+
+test('a peer that vanishes (no FIN, no reset) under keepAlive: the read and closed reject with ETIMEDOUT after the probes', async (t) => {
+  // Loopback always answers keep-alive probes, so the peer vanishes for real
+  // in a private network namespace whose loopback is taken down.
+  const probe = spawnSync('unshare', ['-n', 'true'])
+  if (probe.status !== 0) return t.skip('needs `unshare -n` (root, or unprivileged user namespaces)')
+  const fixture = path.join(__dirname, 'fixtures', 'vanish.js')
+  const r = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" "$1"', process.execPath, fixture], {
+    cwd: path.join(__dirname, '..'), encoding: 'utf8', timeout: 60000
+  })
+  assert.equal(r.status, 0, r.stderr)
+  const report = JSON.parse(r.stdout)
+  assert.equal(report.read, 'ETIMEDOUT')
+  assert.equal(report.closed, 'ETIMEDOUT')
+  // keepAlive: 1000 -> probes after 1 s idle, one a second, ten unanswered.
+  t.diagnostic(`the vanished peer was given up after ${report.ms} ms`)
 })
 
 test('keepAlive and connectTimeout: a connect that is never answered fails with ETIMEDOUT', async (t) => {
