@@ -8,6 +8,7 @@
 // waiting, and reports readiness through one event callback.
 
 const fs = require('node:fs')
+const { X509Certificate } = require('node:crypto')
 const binding = require('./binding.js')
 
 const { NativeSocket } = binding
@@ -28,6 +29,10 @@ const READ_CHUNK = 256 * 1024
 const COPY_BELOW = 16 * 1024
 /** Bytes read ahead while nobody reads (more than one read's worth only if reads are small). */
 const READ_AHEAD_LIMIT = 64 * 1024
+const DEFAULT_HIGH_WATER_MARK = 64 * 1024
+// How long close() waits on a peer that takes none of the remaining data.
+const DEFAULT_CLOSE_TIMEOUT = 30000
+
 // The read buffer of default reads, shared by every socket of this thread:
 // a read and the taking of its bytes happen in one synchronous step, so no
 // socket needs a buffer of its own while it waits (2,000 idle sockets would
@@ -49,11 +54,6 @@ function nextTurn () {
   turn++
   turnPending = false
 }
-const DEFAULT_HIGH_WATER_MARK = 64 * 1024
-// How long close() waits on a peer that takes none of the remaining data.
-const DEFAULT_CLOSE_TIMEOUT = 30000
-
-const { X509Certificate } = require('node:crypto')
 
 const kInternal = Symbol('sockets-api.internal')
 
