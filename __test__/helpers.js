@@ -10,16 +10,22 @@ const path = require('node:path')
 const crypto = require('node:crypto')
 const { spawn } = require('node:child_process')
 
-/** Starts a node:net server on port 0; resolves to { server, port, host, sockets }. */
-function listen (handler, host = '127.0.0.1', options = {}) {
+/**
+ * Listens on port 0 with `server`, tracking its connections so that
+ * close() can end them; resolves to { server, port, host, sockets, close }.
+ */
+function serve (server, handler, host) {
   return new Promise((resolve, reject) => {
     const sockets = new Set()
-    const server = net.createServer(options, (sock) => {
+    server.on('connection', (sock) => {
       sockets.add(sock)
       sock.on('close', () => sockets.delete(sock))
+    })
+    server.on(server instanceof tls.Server ? 'secureConnection' : 'connection', (sock) => {
       sock.on('error', () => {})
       handler(sock)
     })
+    server.on('tlsClientError', () => {})
     server.on('error', reject)
     server.listen(0, host, () => {
       resolve({
@@ -31,6 +37,11 @@ function listen (handler, host = '127.0.0.1', options = {}) {
       })
     })
   })
+}
+
+/** Starts a node:net server on port 0; resolves as `serve`. */
+function listen (handler, host = '127.0.0.1', options = {}) {
+  return serve(net.createServer(options), handler, host)
 }
 
 /** A Unix domain socket server in a fresh temporary directory. */
@@ -253,23 +264,9 @@ function freePort () {
   })
 }
 
-/** A node:tls server on loopback; resolves to { port, close } (close ends its connections). */
+/** A node:tls server on loopback; resolves as `serve` (close ends its connections). */
 function listenTls (options, handler) {
-  return new Promise((resolve, reject) => {
-    const sockets = new Set()
-    const server = tls.createServer(options, (sock) => {
-      sockets.add(sock)
-      sock.on('close', () => sockets.delete(sock))
-      sock.on('error', () => {})
-      handler(sock)
-    })
-    server.on('tlsClientError', () => {})
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve({
-      port: server.address().port,
-      close: () => closeServer(server, sockets)
-    }))
-  })
+  return serve(tls.createServer(options), handler, '127.0.0.1')
 }
 
 /** Open file descriptors of this process (Linux), for leak checks. */

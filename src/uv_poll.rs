@@ -330,12 +330,11 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
             (uv.poll_start)(s.handle, s.events, on_poll);
         }
     }
-    let fired = report;
     let mut bits = 0u32;
-    if fired & UV_READABLE != 0 {
+    if report & UV_READABLE != 0 {
         bits |= 1;
     }
-    if fired & UV_WRITABLE != 0 {
+    if report & UV_WRITABLE != 0 {
         bits |= 2;
     }
     if bits != 0 && !s.callback.is_null() {
