@@ -430,12 +430,13 @@ class Socket {
     const native = new NativeSocket((kind, bits, detail) => this.#onEvent(kind, bits, detail))
     this.#native = native
     try {
-      native.connect(target, {
+      const direct = native.connect(target, {
         noDelay: opts.noDelay,
         keepAlive: opts.keepAlive,
         connectTimeout: opts.connectTimeout,
         tls: opts.secureTransport === 'on' ? nativeTls(this.#tlsDefaults, this.#hostname) : undefined
       })
+      if (direct && opts.connectTimeout) this.#keepConnectTimeout(opts.connectTimeout, target)
     } catch (e) {
       native.close()
       throw e instanceof SocketError ? e : errorFromNative(e)
@@ -530,7 +531,12 @@ class Socket {
   // --- connection events ----------------------------------------------------
 
   #onEvent (kind, bits, detail) {
-    if (kind === EV_READY) {
+    if (kind === EV_READY && this.#state === 'connecting') {
+      // Connecting outside the native runtime: writability tells that
+      // the attempt is over, one way or the other.
+      const outcome = this.#native.dialOutcome()
+      if (outcome) this.#onEvent(outcome.code ? EV_FAILED : EV_OPENED, 0, outcome)
+    } else if (kind === EV_READY) {
       // A TLS session may need to write in order to read (or the reverse),
       // so on a TLS socket any readiness retries both directions.
       if (this.#secureTransport === 'on') bits |= READABLE | WRITABLE
@@ -563,6 +569,22 @@ class Socket {
     } else if (kind === EV_FAILED) {
       this.#fail(errorFromDetail(detail))
     }
+  }
+
+  /**
+   * The connect timeout, when the native side leaves it to us (it connects
+   * outside its runtime): closing the native socket ends every stage.
+   */
+  #keepConnectTimeout (ms, target) {
+    const timer = setTimeout(() => {
+      if (this.#state !== 'connecting') return
+      const at = target.kind === 'unix' ? target.path : `${target.hostname}:${target.port}`
+      this.#fail(new SocketError(`connect ETIMEDOUT ${at}`, {
+        code: 'ETIMEDOUT', syscall: 'connect', address: target.hostname ?? target.path, port: target.port
+      }))
+    }, ms)
+    const clear = () => clearTimeout(timer)
+    this.#opened.promise.then(clear, clear)
   }
 
   #watchSignal () {

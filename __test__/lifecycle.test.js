@@ -321,17 +321,35 @@ test('an AbortSignal closes the socket with its reason', async (t) => {
   await already.closed
 })
 
-test('connectTimeout fails a connection that does not complete with ETIMEDOUT', async (t) => {
-  const blackhole = await unresponsiveListener()
-  t.after(() => blackhole.close())
-  const started = Date.now()
-  const socket = connect(`127.0.0.1:${blackhole.port}`, { connectTimeout: 200 })
-  const err = await within(socket.opened.then(() => null, (e) => e), 5000, 'timeout')
-  assert.ok(err instanceof SocketError, String(err))
-  assert.equal(err.code, 'ETIMEDOUT')
-  assert.equal(err.message, `SocketError: connect ETIMEDOUT 127.0.0.1:${blackhole.port}`)
-  assert.ok(Date.now() - started >= 150)
-  await assert.rejects(socket.closed, (e) => e === err)
+for (const host of ['127.0.0.1', 'localhost']) {
+  test(`connectTimeout fails a connection that does not complete with ETIMEDOUT (${host})`, async (t) => {
+    const blackhole = await unresponsiveListener()
+    t.after(() => blackhole.close())
+    const started = Date.now()
+    const socket = connect(`${host}:${blackhole.port}`, { connectTimeout: 200 })
+    const err = await within(socket.opened.then(() => null, (e) => e), 5000, 'timeout')
+    assert.ok(err instanceof SocketError, String(err))
+    assert.equal(err.code, 'ETIMEDOUT')
+    assert.equal(err.syscall, 'connect')
+    assert.equal(err.message, `SocketError: connect ETIMEDOUT ${host}:${blackhole.port}`)
+    assert.ok(Date.now() - started >= 150)
+    await assert.rejects(socket.closed, (e) => e === err)
+  })
+}
+
+test('a connection by name opens, exchanges and reports the address it reached', async (t) => {
+  const srv = await listen(echo)
+  t.after(() => srv.close())
+  const socket = connect(`localhost:${srv.port}`)
+  const info = await socket.opened
+  assert.equal(info.remoteAddress, `127.0.0.1:${srv.port}`)
+  const writer = socket.writable.getWriter()
+  await writer.write(new TextEncoder().encode('by name'))
+  const { value } = await socket.readable.getReader().read()
+  assert.equal(Buffer.from(value).toString(), 'by name')
+  await socket.close()
+  const refused = connect(`localhost:${await closedPort()}`)
+  await assert.rejects(refused.opened, (e) => e.code === 'ECONNREFUSED' && /^SocketError: connect ECONNREFUSED 127\.0\.0\.1:\d+$/.test(e.message))
 })
 
 test('writes made before opened are queued and sent in order', async (t) => {

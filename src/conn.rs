@@ -24,8 +24,12 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::address::Target;
-use crate::connect::{connect, ConnectOptions};
+use std::net::SocketAddr;
+
+use crate::address::{Host, Target};
+use crate::connect::{
+    connect, connect_error, connect_tcp, dial, dial_outcome, resolve_name, ConnectOptions,
+};
 use crate::error::SocketErr;
 use crate::stream::Stream;
 use crate::tls::{self, TlsConfig, TlsStream};
@@ -163,6 +167,11 @@ impl Transport {
 
 enum State {
     Connecting,
+    /// Connecting from the JS thread ([`Conn::dial`]): waiting for writability.
+    Dialing {
+        stream: Arc<Stream>,
+        addr: SocketAddr,
+    },
     Open(Transport),
     Closed,
 }
@@ -234,6 +243,111 @@ impl Conn {
         self.establish(rt, establish, plan.timeout, timed_out);
     }
 
+    /// Starts a plain TCP connection without the runtime's reactor, for
+    /// event-loop readiness: an IP literal is dialled from the calling
+    /// thread (`true`: the caller watches for writability at once); a name
+    /// is resolved on a blocking thread, which dials the address when there
+    /// is one and reports `Ready(WRITABLE)`, and hands several to the
+    /// runtime (Happy Eyeballs, reported as `Opened`). Either way a dial's
+    /// progress is read with [`Conn::dial_outcome`] when writability is
+    /// reported. No timeout applies here: the caller keeps it (closing ends
+    /// every stage).
+    pub fn start_direct(
+        self: &Arc<Self>,
+        rt: &Handle,
+        host: Host,
+        port: u16,
+        options: ConnectOptions,
+    ) -> bool {
+        let name = match host {
+            Host::Ip(ip) => {
+                if let Err(e) = self.dial(SocketAddr::new(ip, port), &options) {
+                    self.fail(e);
+                    return false;
+                }
+                return true;
+            }
+            Host::Name(name) => name,
+        };
+        let conn = self.clone();
+        let handle = rt.clone();
+        rt.spawn_blocking(move || {
+            if !matches!(*conn.lock(), State::Connecting) {
+                return; // closed meanwhile
+            }
+            match resolve_name(&name, port) {
+                Ok(addrs) if addrs.len() == 1 => match conn.dial(addrs[0], &options) {
+                    Ok(()) => conn.emit(Event::Ready(WRITABLE)),
+                    Err(e) => conn.fail(e),
+                },
+                Ok(addrs) => {
+                    let work =
+                        async move { Ok(Transport::plain(connect_tcp(&addrs, &options).await?)) };
+                    conn.establish(&handle, work, None, SocketErr::sys("ETIMEDOUT", "connect"));
+                }
+                Err(e) => conn.fail(e),
+            }
+        });
+        false
+    }
+
+    /// Starts connecting to `addr` from the calling thread, without the
+    /// runtime: writability is armed, and when it is reported the caller
+    /// asks [`Conn::dial_outcome`].
+    fn dial(&self, addr: SocketAddr, opts: &ConnectOptions) -> Result<(), SocketErr> {
+        let stream = dial(addr, opts).map_err(|e| connect_error(&e, addr))?;
+        let stream = Arc::new(Stream::StdTcp(stream));
+        {
+            let mut state = self.lock();
+            if !matches!(*state, State::Connecting) {
+                return Ok(()); // closed meanwhile: the socket goes with `stream`
+            }
+            *state = State::Dialing { stream, addr };
+        }
+        self.arm(Interest::WRITABLE);
+        Ok(())
+    }
+
+    /// After writability (or an error) was reported while dialing: `None`
+    /// while the connection is still being made (writability is armed
+    /// again), otherwise opened or failed. A failure closes the connection.
+    pub fn dial_outcome(&self) -> Option<Result<SocketInfo, SocketErr>> {
+        let mut state = self.lock();
+        let State::Dialing { stream, addr } = &*state else {
+            return None;
+        };
+        let outcome = match &**stream {
+            Stream::StdTcp(s) => dial_outcome(s),
+            _ => Err(io::Error::from(io::ErrorKind::NotConnected)),
+        };
+        match outcome {
+            Ok(false) => {
+                drop(state);
+                self.arm(Interest::WRITABLE);
+                None
+            }
+            Ok(true) => {
+                let transport = Transport {
+                    stream: stream.clone(),
+                    tls: None,
+                    tls_protocol: None,
+                    read_eof: false,
+                    read_error: None,
+                };
+                let info = transport.info();
+                *state = State::Open(transport);
+                Some(Ok(info))
+            }
+            Err(e) => {
+                let err = connect_error(&e, *addr);
+                *state = State::Closed;
+                drop(state);
+                self.release_sink();
+                Some(Err(err))
+            }
+        }
+    }
+
     /// Takes over an already established transport (after a STARTTLS upgrade).
     pub(crate) fn start_upgrade(
         self: &Arc<Self>,
@@ -302,7 +416,9 @@ impl Conn {
         self.emit(Event::Opened(info));
     }
 
-    fn fail(&self, e: SocketErr) {
+    /// Connecting failed: reported as the `Failed` event (also for a dial
+    /// that fails at once, so that callers see every failure the same way).
+    pub fn fail(&self, e: SocketErr) {
         {
             let mut state = self.lock();
             if !matches!(*state, State::Connecting) {
@@ -391,6 +507,7 @@ impl Conn {
     pub fn raw_fd(&self) -> Option<std::os::unix::io::RawFd> {
         match &*self.lock() {
             State::Open(t) => t.stream.raw_fd(),
+            State::Dialing { stream, .. } => stream.raw_fd(),
             _ => None,
         }
     }

@@ -1,6 +1,7 @@
 //! Establishing a connection: name resolution, trying each address in turn,
 //! socket options. Runs on the addon's tokio runtime.
 
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -23,12 +24,7 @@ pub struct ConnectOptions {
 /// The error of the last attempt is reported, as `node:net` does.
 pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Stream, SocketErr> {
     match target {
-        Target::Tcp { host, port } => {
-            let addrs = resolve(host, *port).await?;
-            let s = connect_any(&addrs).await?;
-            configure(&s, opts).map_err(|e| SocketErr::from_io(&e, "setsockopt"))?;
-            Ok(Stream::Tcp(s))
-        }
+        Target::Tcp { host, port } => connect_tcp(&resolve(host, *port).await?, opts).await,
         #[cfg(unix)]
         Target::Unix { path } => UnixStream::connect(path)
             .await
@@ -41,6 +37,14 @@ pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Stream, S
         )
         .at(path.clone(), None)),
     }
+}
+
+/// Connects to the first of `addrs` that accepts (see [`connect_any`]) and
+/// sets the socket options.
+pub async fn connect_tcp(addrs: &[SocketAddr], opts: &ConnectOptions) -> Result<Stream, SocketErr> {
+    let s = connect_any(addrs).await?;
+    configure(&s, opts).map_err(|e| SocketErr::from_io(&e, "setsockopt"))?;
+    Ok(Stream::Tcp(s))
 }
 
 /// How long an attempt runs alone before the next address is tried
@@ -80,10 +84,7 @@ pub async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, SocketErr> {
         };
         match outcome {
             Some((_, Ok(stream))) => return Ok(stream),
-            Some((addr, Err(e))) => {
-                last =
-                    SocketErr::from_io(&e, "connect").at(addr.ip().to_string(), Some(addr.port()));
-            }
+            Some((addr, Err(e))) => last = connect_error(&e, addr),
             None => {}
         }
         // A failure starts the next attempt at once.
@@ -93,26 +94,90 @@ pub async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, SocketErr> {
     }
 }
 
+/// A failed attempt, named by the address tried: `connect ECONNREFUSED 127.0.0.1:5`.
+pub fn connect_error(e: &io::Error, addr: SocketAddr) -> SocketErr {
+    SocketErr::from_io(e, "connect").at(addr.ip().to_string(), Some(addr.port()))
+}
+
 /// Every address of `host`, IPv6 and IPv4 in the resolver's order.
 async fn resolve(host: &Host, port: u16) -> Result<Vec<SocketAddr>, SocketErr> {
     match host {
         Host::Ip(ip) => Ok(vec![SocketAddr::new(*ip, port)]),
         Host::Name(name) => {
-            let found = tokio::net::lookup_host((name.as_str(), port))
+            let name = name.clone();
+            tokio::task::spawn_blocking(move || resolve_name(&name, port))
                 .await
-                .map_err(|e| SocketErr::sys(dns_code(&e), "getaddrinfo").at(name.clone(), None))?;
-            let mut addrs: Vec<SocketAddr> = Vec::new();
-            for a in found {
-                // getaddrinfo may list an address once per socket type.
-                if !addrs.contains(&a) {
-                    addrs.push(a);
-                }
-            }
-            if addrs.is_empty() {
-                return Err(SocketErr::sys("ENOTFOUND", "getaddrinfo").at(name.clone(), None));
-            }
-            Ok(addrs)
+                .unwrap_or_else(|_| Err(SocketErr::sys("ENOTFOUND", "getaddrinfo")))
         }
+    }
+}
+
+/// `getaddrinfo`, blocking: every address of `name`, without repeats.
+pub fn resolve_name(name: &str, port: u16) -> Result<Vec<SocketAddr>, SocketErr> {
+    use std::net::ToSocketAddrs;
+    let found = (name, port)
+        .to_socket_addrs()
+        .map_err(|e| SocketErr::sys(dns_code(&e), "getaddrinfo").at(name, None))?;
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for a in found {
+        // getaddrinfo may list an address once per socket type.
+        if !addrs.contains(&a) {
+            addrs.push(a);
+        }
+    }
+    if addrs.is_empty() {
+        return Err(SocketErr::sys("ENOTFOUND", "getaddrinfo").at(name, None));
+    }
+    Ok(addrs)
+}
+
+/// Starts connecting to `addr` without waiting and without the runtime: the
+/// caller watches the socket for writability, then asks [`dial_outcome`].
+/// This is how an IP literal is connected on the JS thread, as `node:net`
+/// does, with no hop to another thread.
+pub fn dial(addr: SocketAddr, opts: &ConnectOptions) -> io::Result<std::net::TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    // Non-blocking from the start where the system allows (one call less).
+    #[cfg(target_os = "linux")]
+    let sock = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    #[cfg(not(target_os = "linux"))]
+    let sock = {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        s.set_nonblocking(true)?;
+        s
+    };
+    configure(&sock, opts)?;
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if in_progress(&e) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(sock.into())
+}
+
+fn in_progress(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::EINPROGRESS) {
+        return true;
+    }
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// Where a [`dial`] stands once the socket reported writability (or an
+/// error): `Ok(true)` connected, `Ok(false)` still in progress, `Err` the
+/// connection's failure (`ECONNREFUSED`, ...).
+pub fn dial_outcome(s: &std::net::TcpStream) -> io::Result<bool> {
+    if let Some(e) = s.take_error()? {
+        return Err(e);
+    }
+    match s.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -120,7 +185,8 @@ async fn resolve(host: &Host, port: u16) -> Result<Vec<SocketAddr>, SocketErr> {
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 const KEEPALIVE_PROBES: u32 = 10;
 
-fn configure(s: &TcpStream, opts: &ConnectOptions) -> std::io::Result<()> {
+fn configure<'s>(s: impl Into<socket2::SockRef<'s>>, opts: &ConnectOptions) -> io::Result<()> {
+    let s = s.into();
     s.set_nodelay(opts.no_delay)?;
     if let Some(delay) = opts.keep_alive {
         // A zero delay keeps the system's idle time, as Node's setKeepAlive(true, 0).
@@ -137,7 +203,7 @@ fn configure(s: &TcpStream, opts: &ConnectOptions) -> std::io::Result<()> {
                 .with_interval(KEEPALIVE_INTERVAL)
                 .with_retries(KEEPALIVE_PROBES);
         }
-        socket2::SockRef::from(s).set_tcp_keepalive(&ka)?;
+        s.set_tcp_keepalive(&ka)?;
     }
     Ok(())
 }
@@ -150,6 +216,7 @@ pub fn is_ip(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     fn closed_port(ip: &str) -> SocketAddr {
         let l = std::net::TcpListener::bind((ip, 0)).unwrap();
@@ -226,6 +293,53 @@ mod tests {
         configure(&s2, &off).unwrap();
         assert!(!s2.nodelay().unwrap());
         assert!(!socket2::SockRef::from(&s2).keepalive().unwrap());
+    }
+
+    /// Polls a dial until it is over (the caller would wait for writability).
+    fn settle(s: &std::net::TcpStream) -> io::Result<()> {
+        for _ in 0..500 {
+            if dial_outcome(s)? {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the dial did not settle");
+    }
+
+    #[test]
+    fn a_dial_connects_without_the_runtime_and_sets_the_options() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let opts = ConnectOptions {
+            no_delay: true,
+            keep_alive: Some(Duration::from_secs(5)),
+        };
+        let s = dial(addr, &opts).unwrap();
+        settle(&s).unwrap();
+        assert_eq!(s.peer_addr().unwrap(), addr);
+        assert!(s.nodelay().unwrap());
+        assert!(socket2::SockRef::from(&s).keepalive().unwrap());
+        // Non-blocking: a read with nothing there says so instead of waiting.
+        let e = (&s).read(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn a_refused_dial_reports_the_refusal() {
+        let s = dial(closed_port("127.0.0.1"), &ConnectOptions::default()).unwrap();
+        let e = settle(&s).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn names_resolve_without_repeats() {
+        let addrs = resolve_name("localhost", 7).unwrap();
+        assert!(!addrs.is_empty());
+        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 7));
+        let unique: std::collections::HashSet<_> = addrs.iter().collect();
+        assert_eq!(unique.len(), addrs.len());
+        let e = resolve_name("no-such-host.invalid", 7).unwrap_err();
+        assert!(e.code == "ENOTFOUND" || e.code == "EAI_AGAIN", "{}", e.code);
     }
 
     #[tokio::test]

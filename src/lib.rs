@@ -27,7 +27,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use crate::address::Target;
-use crate::conn::{Conn, ConnectPlan, Event, EventSink, ReadOutcome, WriteOutcome};
+use crate::conn::{Conn, ConnectPlan, Event, EventSink, ReadOutcome, SocketInfo, WriteOutcome};
 use crate::connect::ConnectOptions;
 use crate::error::SocketErr;
 use crate::registry::Registry;
@@ -204,20 +204,20 @@ impl EventSink for JsSink {
     }
 }
 
+fn opened_detail(info: SocketInfo) -> EventDetail {
+    EventDetail {
+        remote_address: Some(info.remote_address).filter(|a| !a.is_empty()),
+        local_address: Some(info.local_address).filter(|a| !a.is_empty()),
+        alpn: info.alpn,
+        tls_protocol: info.tls_protocol.map(str::to_owned),
+        peer_certificate: info.peer_certificate.map(Buffer::from),
+        ..Default::default()
+    }
+}
+
 fn event_args(event: Event) -> EventArgs {
     let args = match event {
-        Event::Opened(info) => (
-            EV_OPENED,
-            0,
-            Some(EventDetail {
-                remote_address: Some(info.remote_address).filter(|a| !a.is_empty()),
-                local_address: Some(info.local_address).filter(|a| !a.is_empty()),
-                alpn: info.alpn,
-                tls_protocol: info.tls_protocol.map(str::to_owned),
-                peer_certificate: info.peer_certificate.map(Buffer::from),
-                ..Default::default()
-            }),
-        ),
+        Event::Opened(info) => (EV_OPENED, 0, Some(opened_detail(info))),
         Event::Failed(e) => (EV_FAILED, 0, Some(e.into())),
         Event::Ready(bits) => (EV_READY, bits, None),
     };
@@ -341,8 +341,19 @@ impl NativeSocket {
     }
 
     /// Starts connecting; throws (synchronously) only on invalid TLS material.
+    /// Returns true when the connection is made outside the runtime's
+    /// reactor (plain TCP with event-loop readiness, see
+    /// `Conn::start_direct`): then writability while connecting means "call
+    /// `dialOutcome`", and the connect timeout is the caller's to keep.
+    /// Otherwise the runtime connects, within the timeout, and reports
+    /// `Opened` or `Failed`.
     #[napi]
-    pub fn connect(&self, target: ParsedAddress, options: NativeConnectOptions) -> Result<()> {
+    pub fn connect(
+        &self,
+        env: Env,
+        target: ParsedAddress,
+        options: NativeConnectOptions,
+    ) -> Result<bool> {
         let target = match (
             target.kind.as_str(),
             target.hostname,
@@ -366,8 +377,32 @@ impl NativeSocket {
             timeout: millis(options.connect_timeout),
             tls,
         };
+        if self.readiness.is_event_loop() && plan.tls.is_none() {
+            if let Target::Tcp { host, port } = plan.target {
+                // As node:net: connecting costs no hop to the runtime's thread.
+                if self.conn.start_direct(&rt()?, host, port, plan.options) {
+                    self.readiness.watch(&env, &self.conn);
+                }
+                return Ok(true);
+            }
+        }
         self.conn.start(&rt()?, plan);
-        Ok(())
+        Ok(false)
+    }
+
+    /// After writability was reported while connecting directly: `null`
+    /// while the connection is still being made (watched again), else the
+    /// `Opened` details, or the failure (with a `code`).
+    #[napi]
+    pub fn dial_outcome(&self, env: Env) -> Option<EventDetail> {
+        match self.conn.dial_outcome() {
+            None => {
+                self.readiness.watch(&env, &self.conn);
+                None
+            }
+            Some(Ok(info)) => Some(opened_detail(info)),
+            Some(Err(e)) => Some(e.into()),
+        }
     }
 
     /// Fills `buf` with what is available now: the byte count, or
