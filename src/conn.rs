@@ -92,8 +92,12 @@ pub struct Transport {
 
 impl Transport {
     pub(crate) fn plain(stream: Stream) -> Self {
+        Self::plain_shared(Arc::new(stream))
+    }
+
+    fn plain_shared(stream: Arc<Stream>) -> Self {
         Transport {
-            stream: Arc::new(stream),
+            stream,
             tls: None,
             tls_protocol: None,
             read_eof: false,
@@ -327,13 +331,7 @@ impl Conn {
                 None
             }
             Ok(true) => {
-                let transport = Transport {
-                    stream: stream.clone(),
-                    tls: None,
-                    tls_protocol: None,
-                    read_eof: false,
-                    read_error: None,
-                };
+                let transport = Transport::plain_shared(stream.clone());
                 let info = transport.info();
                 *state = State::Open(transport);
                 Some(Ok(info))
