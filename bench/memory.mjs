@@ -20,9 +20,12 @@ const DOWNLOAD = (quick ? 256 : 1024) * 1024 * 1024
 
 v8.setFlagsFromString('--expose-gc')
 const gc = vm.runInNewContext('gc')
-const rssMB = () => {
+// RSS and the V8 heap in use, after a full GC: RSS also counts the heap
+// V8 keeps reserved (its young generation grows with the allocation rate).
+const sample = () => {
   gc()
-  return process.memoryUsage().rss / 1024 / 1024
+  const m = process.memoryUsage()
+  return { rss: m.rss / 1024 / 1024, heap: m.heapUsed / 1024 / 1024 }
 }
 
 const build = spawnSync('cargo', ['build', '--release', '-q', '-p', 'bench-peer'], { cwd: root, stdio: 'inherit' })
@@ -34,7 +37,7 @@ const rows = []
 const msg = new Uint8Array(64).fill(1)
 
 // Connect, exchange 64 bytes, close.
-const cycleSamples = [['start', rssMB()]]
+const cycleSamples = [['start', sample()]]
 for (let i = 1; i <= CYCLES; i++) {
   const s = connect(`127.0.0.1:${ports.echo}`)
   const w = s.writable.getWriter()
@@ -45,12 +48,12 @@ for (let i = 1; i <= CYCLES; i++) {
   r.releaseLock()
   w.releaseLock()
   await s.close()
-  if (i % (CYCLES / 5) === 0) cycleSamples.push([`after ${i}`, rssMB()])
+  if (i % (CYCLES / 5) === 0) cycleSamples.push([`after ${i}`, sample()])
 }
 rows.push([`${CYCLES} connect/exchange/close cycles`, cycleSamples])
 
 // One long download, read through a default reader.
-const dlSamples = [['start', rssMB()]]
+const dlSamples = [['start', sample()]]
 {
   const s = connect(`127.0.0.1:${ports.download}`)
   const w = s.writable.getWriter()
@@ -63,7 +66,7 @@ const dlSamples = [['start', rssMB()]]
   while (got < DOWNLOAD) {
     got += (await r.read()).value.byteLength
     if (got >= next) {
-      dlSamples.push([`after ${Math.round(got / 1024 / 1024)} MiB`, rssMB()])
+      dlSamples.push([`after ${Math.round(got / 1024 / 1024)} MiB`, sample()])
       next += DOWNLOAD / 4
     }
   }
@@ -74,10 +77,11 @@ const dlSamples = [['start', rssMB()]]
 rows.push([`${DOWNLOAD / 1024 / 1024} MiB download`, dlSamples])
 peer.stdin.end()
 
-const lines = [`Node ${process.version}; RSS in MB after a full GC.`, '']
+const lines = [`Node ${process.version}; MB after a full GC.`, '']
 for (const [what, samples] of rows) {
-  lines.push(`**${what}**`, '', `| ${samples.map(([k]) => k).join(' | ')} |`, `|${samples.map(() => '---').join('|')}|`,
-    `| ${samples.map(([, v]) => v.toFixed(1)).join(' | ')} |`, '')
+  lines.push(`**${what}**`, '', `| | ${samples.map(([k]) => k).join(' | ')} |`, `|---|${samples.map(() => '---').join('|')}|`,
+    `| RSS | ${samples.map(([, v]) => v.rss.toFixed(1)).join(' | ')} |`,
+    `| V8 heap used | ${samples.map(([, v]) => v.heap.toFixed(1)).join(' | ')} |`, '')
 }
 const text = lines.join('\n')
 console.log(text)
