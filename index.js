@@ -659,14 +659,36 @@ class Socket {
   #pull (c) {
     if (this.#readDone) return
     this.#pulling = true
-    const r = this.#state === 'connecting'
-      ? this.#opened.promise.then(() => this.#readNow(c), () => {})
-      : this.#readNow(c)
-    if (r === undefined) {
+    if (this.#state === 'connecting') {
+      return this.#opened.promise.then(() => this.#pullOpen(c), () => this.#pulled())
+    }
+    return this.#pullOpen(c)
+  }
+
+  /**
+   * Reads what is there; if nothing is, waits for readiness and tries again,
+   * straight from the readiness callback (no promise turn in between).
+   */
+  #pullOpen (c) {
+    if (this.#readNow(c)) {
       this.#pulled()
       return
     }
-    return r.then(() => this.#pulled())
+    return new Promise((resolve, reject) => {
+      const retry = () => {
+        try {
+          if (!this.#readNow(c)) {
+            this.#readWaiter = retry
+            return
+          }
+          this.#pulled()
+          resolve()
+        } catch (e) {
+          reject(e)
+        }
+      }
+      this.#readWaiter = retry
+    })
   }
 
   #pulled () {
@@ -674,20 +696,21 @@ class Socket {
     this.#readAhead()
   }
 
-  /** Reads what is there; if nothing is, waits for readiness and tries again. */
+  /** One read: false when the socket had nothing (readiness is then armed). */
   #readNow (c) {
-    if (this.#readDone || this.#state !== 'open') return
+    if (this.#readDone || this.#state !== 'open') return true
     if (this.#ahead.length > 0) {
       this.#flushAhead(c) // fills a pending BYOB request too; any rest stays queued
       this.#deliveredTurn = currentTurn()
-      return
+      return true
     }
     const req = c.byobRequest
     const want = req ? req.view.byteLength : READ_CHUNK
     const n = req ? this.#native.read(req.view) : this.#readChunk()
     if (n > 0) {
       // A short read emptied the socket (a TLS read goes on record after
-      // record until the socket has nothing more, so the same holds there).
+      // record until the socket has nothing more, so the same holds there);
+      // the native side armed readability for what comes next.
       this.#drained = n < want
       if (req) {
         req.respond(n)
@@ -695,12 +718,11 @@ class Socket {
         c.enqueue(this.#takeChunk(n))
       }
       this.#deliveredTurn = currentTurn()
-      return
+      return true
     }
-    if (n === WOULD_BLOCK) {
-      return new Promise((resolve) => { this.#readWaiter = resolve }).then(() => this.#readNow(c))
-    }
+    if (n === WOULD_BLOCK) return false
     this.#readEnded(n)
+    return true
   }
 
   /**
@@ -712,10 +734,10 @@ class Socket {
     while (!this.#readDone && this.#state === 'open' && !this.#pulling &&
       this.#aheadBytes < READ_AHEAD_LIMIT) {
       if (this.#drained) {
-        // The last read came back short: the socket was empty then, so wait
-        // for readability instead of a read that would almost surely block.
+        // The last read came back short: the socket was empty then (and
+        // readability was armed), so wait instead of a read that would
+        // almost surely block.
         this.#drained = false
-        this.#native.armRead()
         this.#readWaiter = () => this.#readAhead()
         return
       }
@@ -743,14 +765,19 @@ class Socket {
   }
 
   #readChunk () {
-    if (scratch === null) scratch = Buffer.allocUnsafe(READ_CHUNK)
+    if (scratch === null) {
+      // Not zero-filled (the read overwrites it); a plain Uint8Array view,
+      // so that slice() below copies into a plain Uint8Array.
+      const b = Buffer.allocUnsafe(READ_CHUNK)
+      scratch = new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+    }
     return this.#native.read(scratch)
   }
 
   /** The first n bytes of the read buffer as a chunk of their own. */
   #takeChunk (n) {
     const buf = scratch
-    if (n < COPY_BELOW) return new Uint8Array(buf.subarray(0, n)) // a copy: the buffer is reused
+    if (n < COPY_BELOW) return buf.slice(0, n) // a copy: the buffer is reused
     scratch = null // handed over whole (enqueue transfers its memory)
     return new Uint8Array(buf.buffer, buf.byteOffset, n)
   }

@@ -482,8 +482,8 @@ impl Conn {
         }
     }
 
-    /// Arms readability without trying a read first: for when the last read
-    /// came back short, so the socket is known to be empty. A short TLS read
+    /// Arms readability without trying a read first: for when a read came
+    /// back short, so the socket is known to be empty. A short TLS read
     /// is one that went on until the socket had nothing more (see `read`),
     /// so the same holds there; the session may be waiting to write instead.
     pub fn arm_readable(&self) {

@@ -407,15 +407,25 @@ impl NativeSocket {
 
     /// Fills `buf` with what is available now: the byte count, or
     /// -1 (end of stream), -2 (nothing yet: readiness armed), -3 (failed:
-    /// see `takeError`).
+    /// see `takeError`). A short read (fewer bytes than `buf` holds) emptied
+    /// the socket, so readiness is armed then too.
     #[napi]
     pub fn read(&self, env: Env, mut buf: Uint8ArraySlice) -> i32 {
         // SAFETY: this call is synchronous on the JS thread, so no JS code
         // runs (and no other view of this memory is used) until it returns;
         // the slice does not outlive the call.
         let buf = unsafe { buf.as_mut() };
+        let asked = buf.len();
         match self.conn.read(buf) {
-            ReadOutcome::Data(n) => i32::try_from(n).unwrap_or(i32::MAX),
+            ReadOutcome::Data(n) => {
+                if n < asked {
+                    // Watch for what comes next now, rather than after a
+                    // read that would block (or a call of its own).
+                    self.conn.arm_readable();
+                    self.readiness.watch(&env, &self.conn);
+                }
+                i32::try_from(n).unwrap_or(i32::MAX)
+            }
             ReadOutcome::WouldBlock => {
                 self.readiness.watch(&env, &self.conn);
                 WOULD_BLOCK
@@ -423,14 +433,6 @@ impl NativeSocket {
             ReadOutcome::Eof => READ_EOF,
             ReadOutcome::Failed(e) => self.failed(e),
         }
-    }
-
-    /// Arms readability without reading (the last read found the socket
-    /// empty): saves a read that would block. Plain sockets only.
-    #[napi]
-    pub fn arm_read(&self, env: Env) {
-        self.conn.arm_readable();
-        self.readiness.watch(&env, &self.conn);
     }
 
     /// Writes what the socket takes now: the byte count (fewer than given:
