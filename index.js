@@ -395,6 +395,8 @@ class Socket {
   #readWaiter = null // resolves when the socket may have data
   #readDone = false // no more reads: EOF, cancelled or closed
   #pulling = false // a read request is waiting on pull()
+  #inRead = false // inside a read (enqueue may ask for the next one)
+  #pullAgain = false // it did: read again before waiting
   #ahead = [] // chunks read while nobody was reading
   #aheadBytes = 0
   #drained = false // the last read was short: the socket was empty
@@ -658,37 +660,43 @@ class Socket {
 
   #pull (c) {
     if (this.#readDone) return
+    if (this.#inRead) {
+      // Called from inside enqueue()/respond() for the next waiting read
+      // request: #tryRead goes on with it once the current read is done.
+      this.#pullAgain = true
+      return
+    }
     this.#pulling = true
     if (this.#state === 'connecting') {
-      return this.#opened.promise.then(() => this.#pullOpen(c), () => this.#pulled())
+      return this.#opened.promise.then(() => this.#tryRead(), () => this.#pulled())
     }
-    return this.#pullOpen(c)
+    this.#tryRead()
   }
 
   /**
-   * Reads what is there; if nothing is, waits for readiness and tries again,
-   * straight from the readiness callback (no promise turn in between).
+   * Reads what is there; if nothing is, the read request stays pending and
+   * this runs again from the readiness callback, which fills it (enqueue
+   * fulfils a waiting request): no promise per wait.
    */
-  #pullOpen (c) {
-    if (this.#readNow(c)) {
-      this.#pulled()
-      return
-    }
-    return new Promise((resolve, reject) => {
-      const retry = () => {
-        try {
-          if (!this.#readNow(c)) {
-            this.#readWaiter = retry
-            return
-          }
-          this.#pulled()
-          resolve()
-        } catch (e) {
-          reject(e)
+  #tryRead = () => {
+    try {
+      for (;;) {
+        this.#inRead = true
+        const done = this.#readNow(this.#rc)
+        this.#inRead = false
+        if (!done) {
+          this.#readWaiter = this.#tryRead
+          return
         }
+        if (!this.#pullAgain) break
+        this.#pullAgain = false
       }
-      this.#readWaiter = retry
-    })
+      this.#pulled()
+    } catch (e) {
+      // Not expected; must not escape into the readiness callback.
+      this.#inRead = false
+      this.#fail(e)
+    }
   }
 
   #pulled () {
