@@ -574,15 +574,15 @@ class Socket {
   }
 
   /**
-   * The connect timeout, when the native side leaves it to us (it connects
-   * outside its runtime): closing the native socket ends every stage.
+   * The connect timeout, when the native side leaves it to us (a TCP
+   * connection made outside its runtime): closing the native socket ends
+   * every stage.
    */
   #keepConnectTimeout (ms, target) {
     const timer = setTimeout(() => {
       if (this.#state !== 'connecting') return
-      const at = target.kind === 'unix' ? target.path : `${target.hostname}:${target.port}`
-      this.#fail(new SocketError(`connect ETIMEDOUT ${at}`, {
-        code: 'ETIMEDOUT', syscall: 'connect', address: target.hostname ?? target.path, port: target.port
+      this.#fail(new SocketError(`connect ETIMEDOUT ${target.hostname}:${target.port}`, {
+        code: 'ETIMEDOUT', syscall: 'connect', address: target.hostname, port: target.port
       }))
     }, ms)
     const clear = () => clearTimeout(timer)

@@ -2,7 +2,9 @@
 //!
 //! What runs where:
 //! - the runtime (a tokio task) connects, resolves names, runs handshakes and
-//!   timers;
+//!   timers; with event-loop readiness a plain TCP connection is instead
+//!   dialled from the JS thread, or from the blocking thread that resolved
+//!   its name ([`Conn::start_direct`]);
 //! - the JS thread reads and writes with non-blocking calls (`read`,
 //!   `write`). When one would block, it *arms* an interest. With event-loop
 //!   readiness the napi layer watches it on the JS thread's loop
@@ -15,6 +17,7 @@
 
 use std::future::Future;
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -23,8 +26,6 @@ use tokio::io::Interest;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-
-use std::net::SocketAddr;
 
 use crate::address::{Host, Target};
 use crate::connect::{
@@ -287,7 +288,9 @@ impl Conn {
                 Ok(addrs) => {
                     let work =
                         async move { Ok(Transport::plain(connect_tcp(&addrs, &options).await?)) };
-                    conn.establish(&handle, work, None, SocketErr::sys("ETIMEDOUT", "connect"));
+                    // No timeout here (the caller keeps it), so no timeout error either.
+                    let unused = SocketErr::sys("ETIMEDOUT", "connect");
+                    conn.establish(&handle, work, None, unused);
                 }
                 Err(e) => conn.fail(e),
             }

@@ -1,5 +1,6 @@
 //! Establishing a connection: name resolution, trying each address in turn,
-//! socket options. Runs on the addon's tokio runtime.
+//! socket options. `connect` runs on the addon's tokio runtime; `dial` and
+//! `resolve_name` are plain calls for any thread.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
