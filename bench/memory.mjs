@@ -25,7 +25,7 @@ const gc = vm.runInNewContext('gc')
 const sample = () => {
   gc()
   const m = process.memoryUsage()
-  return { rss: m.rss / 1024 / 1024, heap: m.heapUsed / 1024 / 1024 }
+  return { rss: m.rss / 1024 / 1024, heap: m.heapUsed / 1024 / 1024, reserved: m.heapTotal / 1024 / 1024 }
 }
 
 const build = spawnSync('cargo', ['build', '--release', '-q', '-p', 'bench-peer'], { cwd: root, stdio: 'inherit' })
@@ -81,7 +81,9 @@ const lines = [`Node ${process.version}; MB after a full GC.`, '']
 for (const [what, samples] of rows) {
   lines.push(`**${what}**`, '', `| | ${samples.map(([k]) => k).join(' | ')} |`, `|---|${samples.map(() => '---').join('|')}|`,
     `| RSS | ${samples.map(([, v]) => v.rss.toFixed(1)).join(' | ')} |`,
-    `| V8 heap used | ${samples.map(([, v]) => v.heap.toFixed(1)).join(' | ')} |`, '')
+    `| V8 heap used | ${samples.map(([, v]) => v.heap.toFixed(1)).join(' | ')} |`,
+    `| V8 heap reserved | ${samples.map(([, v]) => v.reserved.toFixed(1)).join(' | ')} |`,
+    `| RSS outside the V8 heap | ${samples.map(([, v]) => (v.rss - v.reserved).toFixed(1)).join(' | ')} |`, '')
 }
 const text = lines.join('\n')
 console.log(text)
