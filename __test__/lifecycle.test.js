@@ -337,6 +337,26 @@ for (const host of ['127.0.0.1', 'localhost']) {
   })
 }
 
+test('many connections by name at once resolve on a bounded number of threads', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  const srv = await listen(echo)
+  t.after(() => srv.close())
+  const threads = () => Number(/Threads:\s+(\d+)/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'))[1])
+  const before = threads()
+  const sockets = Array.from({ length: 300 }, () => connect(`localhost:${srv.port}`))
+  await within(Promise.all(sockets.map((s) => s.opened)), 20000, 'opened')
+  // Idle lookup threads linger for seconds, so this is the peak.
+  const during = threads()
+  await Promise.all(sockets.map(async (s, i) => {
+    const writer = s.writable.getWriter()
+    await writer.write(new TextEncoder().encode(`n${i}`))
+    const { value } = await s.readable.getReader().read()
+    assert.equal(Buffer.from(value).toString(), `n${i}`)
+    await s.close()
+  }))
+  // At most 8 lookup threads and the runtime's own (Node runs lookups on 4).
+  assert.ok(during - before <= 12, `${during - before} threads more for 300 lookups`)
+})
+
 test('a connection by name opens, exchanges and reports the address it reached', async (t) => {
   const srv = await listen(echo)
   t.after(() => srv.close())

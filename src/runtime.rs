@@ -5,15 +5,21 @@ use std::sync::OnceLock;
 
 use tokio::runtime::{Builder, Handle, Runtime};
 
+const LOOKUP_THREADS: usize = 8;
+
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 
 /// One worker thread: it only connects, runs handshakes and reports
 /// readiness, and a second thread would only add wake-ups on a small machine.
+/// Name lookups (`getaddrinfo`, blocking) run on at most `LOOKUP_THREADS`
+/// threads, as Node runs them on its pool of four: a thousand connections
+/// opened at once would otherwise start hundreds of threads.
 pub fn handle() -> Result<Handle, String> {
     RUNTIME
         .get_or_init(|| {
             Builder::new_multi_thread()
                 .worker_threads(1)
+                .max_blocking_threads(LOOKUP_THREADS)
                 .thread_name("sockets-api-io")
                 .enable_all()
                 .build()
