@@ -134,8 +134,8 @@ pub fn resolve_name(name: &str, port: u16) -> Result<Vec<SocketAddr>, SocketErr>
 
 /// Starts connecting to `addr` without waiting and without the runtime: the
 /// caller watches the socket for writability, then asks [`dial_outcome`].
-/// This is how an IP literal is connected on the JS thread, as `node:net`
-/// does, with no hop to another thread.
+/// This is how plain TCP connects outside the runtime, as `node:net` does
+/// (see `Conn::start_direct`).
 pub fn dial(addr: SocketAddr, opts: &ConnectOptions) -> io::Result<std::net::TcpStream> {
     use socket2::{Domain, Protocol, Socket, Type};
     // Non-blocking from the start where the system allows (one call less).
@@ -339,8 +339,6 @@ mod tests {
         assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 7));
         let unique: std::collections::HashSet<_> = addrs.iter().collect();
         assert_eq!(unique.len(), addrs.len());
-        let e = resolve_name("no-such-host.invalid", 7).unwrap_err();
-        assert!(e.code == "ENOTFOUND" || e.code == "EAI_AGAIN", "{}", e.code);
     }
 
     #[tokio::test]
