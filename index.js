@@ -39,11 +39,15 @@ const DEFAULT_CLOSE_TIMEOUT = 30000
 // otherwise hold 2,000 of them).
 let scratch = null
 
-// Turns of the event loop, counted only while someone asks: one
-// setImmediate per turn in which a read delivered data, shared by all sockets.
+// Turns of the event loop (for close(): did a read get data in this turn?).
+// libuv counts them itself where it can say (a cheap native call); else they
+// are counted only while someone asks: one setImmediate per turn in which a
+// read delivered data, shared by all sockets.
+const loopTurn = binding.eventLoopTurn() === null ? null : binding.eventLoopTurn
 let turn = 0
 let turnPending = false
 function currentTurn () {
+  if (loopTurn !== null) return loopTurn()
   if (!turnPending) {
     turnPending = true
     setImmediate(nextTurn).unref()
@@ -823,7 +827,7 @@ class Socket {
     // A read loop that got its last chunk in this same turn of the event
     // loop is between two reads, not done reading: its next read ends the
     // loop (done) instead of failing, as if it had been waiting.
-    if (this.#pulling || this.#deliveredTurn === turn) {
+    if (this.#pulling || this.#deliveredTurn === currentTurn()) {
       this.#endReadable()
       return
     }

@@ -85,13 +85,62 @@ fn uv() -> Option<&'static Uv> {
     .as_ref()
 }
 
-/// Whether event-loop readiness can be used in this process. It can be
-/// turned off with `SOCKETS_API_READINESS=runtime` (for comparison).
-pub fn available() -> bool {
-    if std::env::var_os("SOCKETS_API_READINESS").is_some_and(|v| v == "runtime") {
-        return false;
+/// `uv_metrics_t` (libuv ≥ 1.45): the iteration count comes first; the rest
+/// is room libuv reserves.
+#[repr(C)]
+struct Metrics {
+    loop_count: u64,
+    events: u64,
+    events_waiting: u64,
+    reserved: [*mut u64; 13],
+}
+
+type MetricsInfoFn = unsafe extern "C" fn(*mut sys::uv_loop_s, *mut Metrics) -> c_int;
+
+static METRICS_INFO: OnceLock<Option<MetricsInfoFn>> = OnceLock::new();
+
+/// How many iterations the event loop of `env` has begun (libuv counts one
+/// just before each poll for I/O), or `None` where libuv is too old (before
+/// 1.45) or cannot be found. Two calls that return the same number ran in
+/// the same turn of the loop.
+pub fn loop_turn(env: sys::napi_env) -> Option<u64> {
+    let info = (*METRICS_INFO.get_or_init(|| {
+        if runtime_forced() {
+            return None;
+        }
+        let p = lookup(c"uv_metrics_info");
+        // SAFETY: the symbol is libuv's `uv_metrics_info`, whose C signature
+        // is `MetricsInfoFn` (libuv 1.x ABI, stable since 1.45).
+        (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, MetricsInfoFn>(p) })
+    }))?;
+    let mut uv_loop = ptr::null_mut();
+    // SAFETY: `env` is the calling environment (napi functions run on its
+    // thread); the loop pointer it gives stays valid while it lives.
+    if unsafe { sys::napi_get_uv_event_loop(env, &mut uv_loop) } != sys::Status::napi_ok {
+        return None;
     }
-    cfg!(unix) && uv().is_some()
+    let mut m = Metrics {
+        loop_count: 0,
+        events: 0,
+        events_waiting: 0,
+        reserved: [ptr::null_mut(); 13],
+    };
+    // SAFETY: `uv_loop` is the live loop of this thread and `m` is a
+    // writable `uv_metrics_t` of libuv's layout.
+    (unsafe { info(uv_loop, &mut m) } == 0).then_some(m.loop_count)
+}
+
+/// Whether event-loop readiness can be used in this process. It can be
+/// turned off with `SOCKETS_API_READINESS=runtime` (for comparison, and so
+/// that the fallbacks are tested).
+pub fn available() -> bool {
+    !runtime_forced() && cfg!(unix) && uv().is_some()
+}
+
+/// `SOCKETS_API_READINESS=runtime`: behave as where libuv's functions cannot
+/// be found (so the fallbacks are what run).
+fn runtime_forced() -> bool {
+    std::env::var_os("SOCKETS_API_READINESS").is_some_and(|v| v == "runtime")
 }
 
 /// What the poll callback needs; lives in the same allocation's lifetime as
