@@ -8,7 +8,8 @@
 //!
 //! libuv's functions are looked up in the running process (Node exports
 //! them to addons). Where they cannot be found, `available()` is false and
-//! connections fall back to the runtime's readiness task.
+//! connections fall back to the runtime's readiness task. The loop's own
+//! iteration count (`loop_turn`) is read the same way.
 //!
 //! Everything here runs on the JS thread that owns the environment.
 
