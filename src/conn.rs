@@ -237,7 +237,7 @@ impl Conn {
 
     /// Starts connecting on the runtime; the outcome arrives as an event.
     pub fn start(self: &Arc<Self>, rt: &Handle, plan: ConnectPlan) {
-        let timed_out = timeout_error(&plan.target);
+        let deadline = plan.timeout.map(|t| (t, timeout_error(&plan.target)));
         let establish = async move {
             let stream = connect(&plan.target, &plan.options).await?;
             match &plan.tls {
@@ -245,7 +245,7 @@ impl Conn {
                 Some(cfg) => tls::handshake(Arc::new(stream), cfg).await,
             }
         };
-        self.establish(rt, establish, plan.timeout, timed_out);
+        self.establish(rt, establish, deadline);
     }
 
     /// Starts a plain TCP connection without the runtime's reactor, for
@@ -288,9 +288,8 @@ impl Conn {
                 Ok(addrs) => {
                     let work =
                         async move { Ok(Transport::plain(connect_tcp(&addrs, &options).await?)) };
-                    // No timeout here (the caller keeps it), so no timeout error either.
-                    let unused = SocketErr::sys("ETIMEDOUT", "connect");
-                    conn.establish(&handle, work, None, unused);
+                    // No deadline here: the caller keeps the timeout.
+                    conn.establish(&handle, work, None);
                 }
                 Err(e) => conn.fail(e),
             }
@@ -356,25 +355,26 @@ impl Conn {
         upgrade: impl Future<Output = Result<Transport, SocketErr>> + Send + 'static,
         timeout: Option<Duration>,
     ) {
-        let timed_out = SocketErr::other("ETIMEDOUT", "TLS handshake timed out");
-        self.establish(rt, upgrade, timeout, timed_out);
+        let deadline =
+            timeout.map(|t| (t, SocketErr::other("ETIMEDOUT", "TLS handshake timed out")));
+        self.establish(rt, upgrade, deadline);
     }
 
-    /// Runs `work` on the runtime within `timeout`, unless the connection is
-    /// closed first; reports the outcome as `Opened` or `Failed`.
+    /// Runs `work` on the runtime, within the deadline if any (failing with
+    /// its error), unless the connection is closed first; reports the outcome
+    /// as `Opened` or `Failed`.
     fn establish(
         self: &Arc<Self>,
         rt: &Handle,
         work: impl Future<Output = Result<Transport, SocketErr>> + Send + 'static,
-        timeout: Option<Duration>,
-        timed_out: SocketErr,
+        deadline: Option<(Duration, SocketErr)>,
     ) {
         let conn = self.clone();
         rt.spawn(async move {
             let timed = async {
-                match timeout {
+                match deadline {
                     None => work.await,
-                    Some(t) => tokio::time::timeout(t, work)
+                    Some((t, timed_out)) => tokio::time::timeout(t, work)
                         .await
                         .unwrap_or_else(|_| Err(timed_out)),
                 }
