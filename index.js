@@ -25,13 +25,14 @@ const FAILED = -3
 
 /** Bytes asked of the socket per read by a default reader. */
 const READ_CHUNK = 256 * 1024
-/** Reads smaller than this are copied out so the read buffer can be reused. */
-const COPY_BELOW = 16 * 1024
 /** Bytes read ahead while nobody reads (more than one read's worth only if reads are small). */
 const READ_AHEAD_LIMIT = 64 * 1024
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024
 // How long close() waits on a peer that takes none of the remaining data.
 const DEFAULT_CLOSE_TIMEOUT = 30000
+// The longest delay a timer keeps (Node's TIMEOUT_MAX, about 24.8 days);
+// longer timeouts are clamped to it instead of firing at once.
+const TIMEOUT_MAX = 2 ** 31 - 1
 
 // The read buffer of default reads, shared by every socket of this thread:
 // a read and the taking of its bytes happen in one synchronous step, so no
@@ -117,16 +118,37 @@ class SocketError extends TypeError {
   }
 }
 
+// OpenSSL 3.2 renamed its alert reasons from "sslv3 alert ..." to
+// "ssl/tls alert ...", and Node's codes follow the OpenSSL it is built with:
+// name alerts as this Node does, whichever OpenSSL the addon has.
+const [sslMajor, sslMinor] = String(process.versions.openssl || '3.2').split('.').map(Number)
+const ALERT_OLD = 'ERR_SSL_SSLV3_ALERT_'
+const ALERT_NEW = 'ERR_SSL_SSL/TLS_ALERT_'
+const [alertFrom, alertTo] = sslMajor > 3 || (sslMajor === 3 && sslMinor >= 2)
+  ? [ALERT_OLD, ALERT_NEW]
+  : [ALERT_NEW, ALERT_OLD]
+
 function errorFromDetail (detail) {
+  if (detail.code && detail.code.startsWith(alertFrom)) {
+    const code = alertTo + detail.code.slice(alertFrom.length)
+    const message = detail.message && code.slice(8).toLowerCase().replace(/_/g, ' ')
+    detail = { ...detail, code, message }
+  }
   return new SocketError(detail.message || detail.code || 'socket error', detail)
 }
 
-/** Native errors thrown synchronously: "CODE|message" or a plain message. */
+/**
+ * Native errors thrown synchronously: "CODE|message", an invalid argument,
+ * or (status GenericFailure) an internal failure such as a caught panic.
+ */
 function errorFromNative (e) {
   const text = String((e && e.message) || e)
   const bar = text.indexOf('|')
   if (bar > 0 && /^[A-Z0-9_]+$/.test(text.slice(0, bar))) {
     return new SocketError(text.slice(bar + 1), { code: text.slice(0, bar) })
+  }
+  if (e && e.code === 'GenericFailure') {
+    return new SocketError(`internal error in sockets-api: ${text}`, { code: 'ERR_INTERNAL', cause: e })
   }
   return new SocketError(text, { code: 'ERR_INVALID_ARG_VALUE' })
 }
@@ -209,8 +231,8 @@ function normalizeOptions (options) {
   } else {
     keepAlive = nonNegative(options, 'keepAlive')
   }
-  const connectTimeout = nonNegative(options, 'connectTimeout')
-  const closeTimeout = nonNegative(options, 'closeTimeout') ?? DEFAULT_CLOSE_TIMEOUT
+  const connectTimeout = clampTimeout(nonNegative(options, 'connectTimeout'))
+  const closeTimeout = clampTimeout(nonNegative(options, 'closeTimeout') ?? DEFAULT_CLOSE_TIMEOUT)
   const signal = options.signal
   if (signal !== undefined && !isAbortSignal(signal)) {
     throw invalidArg('options.signal must be an AbortSignal')
@@ -226,6 +248,10 @@ function normalizeOptions (options) {
     signal,
     raw: options
   }
+}
+
+function clampTimeout (ms) {
+  return ms === undefined ? undefined : Math.min(ms, TIMEOUT_MAX)
 }
 
 function isAbortSignal (s) {
@@ -326,19 +352,38 @@ function rejectUnauthorizedDefault () {
   return true
 }
 
+/** A string option that is passed to C (no interior NUL), or undefined. */
+function cString (tls, name) {
+  const value = tls[name]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string') throw invalidArg(`options.${name} must be a string`)
+  if (value.includes('\0')) {
+    throw new SocketError(`options.${name} must not contain NUL characters`, { code: 'ERR_INVALID_ARG_VALUE' })
+  }
+  return value
+}
+
+/**
+ * The name verified against the server's certificate (and sent in SNI).
+ * As in node:tls, an empty name means "not given": the connect host is
+ * verified, and `localhost` over a Unix socket. No name ever turns the
+ * check off; only rejectUnauthorized: false does.
+ */
+function verifiedName (tls, hostname) {
+  const given = [cString(tls, 'expectedServerHostname'), cString(tls, 'servername'), cString(tls, 'sni')]
+  return given.find((name) => name) || hostname || 'localhost'
+}
+
 /** Builds the native TLS options; `hostname` is the connect target's name. */
 function nativeTls (tls, hostname) {
-  const servername = tls.expectedServerHostname ?? tls.servername ?? tls.sni ?? hostname ?? ''
-  if (typeof servername !== 'string') throw invalidArg('options.servername must be a string')
+  const servername = verifiedName(tls, hostname)
   let rejectUnauthorized = tls.rejectUnauthorized
   if (rejectUnauthorized === undefined) {
     rejectUnauthorized = rejectUnauthorizedDefault()
   } else if (typeof rejectUnauthorized !== 'boolean') {
     throw invalidArg('options.rejectUnauthorized must be a boolean')
   }
-  if (tls.passphrase !== undefined && typeof tls.passphrase !== 'string') {
-    throw invalidArg('options.passphrase must be a string')
-  }
+  const passphrase = cString(tls, 'passphrase')
   const keys = pemList(tls.key, 'key')
   const pfx = pemList(tls.pfx, 'pfx')
   return {
@@ -346,7 +391,7 @@ function nativeTls (tls, hostname) {
     extraCa: extraCa(),
     cert: joinPem(pemList(tls.cert, 'cert')),
     key: keys && keys[0],
-    passphrase: tls.passphrase,
+    passphrase,
     pfx: pfx && pfx[0],
     rejectUnauthorized,
     servername: servername.replace(/^\[(.*)\]$/, '$1'),
@@ -780,18 +825,24 @@ class Socket {
     if (scratch === null) {
       // Not zero-filled (the read overwrites it); a plain Uint8Array view,
       // so that slice() below copies into a plain Uint8Array.
-      const b = Buffer.allocUnsafe(READ_CHUNK)
+      const b = Buffer.allocUnsafe(READ_CHUNK) // above the pool's size: a buffer of its own
       scratch = new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
     }
     return this.#native.read(scratch)
   }
 
-  /** The first n bytes of the read buffer as a chunk of their own. */
+  /**
+   * The first n bytes of the read buffer as a chunk of their own. A chunk's
+   * ArrayBuffer holds that chunk and nothing else: the read buffer is
+   * shared by every socket, so only a read that filled it is handed over
+   * whole; any other is copied out (which also keeps a kept chunk from
+   * holding a 256 KiB buffer alive).
+   */
   #takeChunk (n) {
     const buf = scratch
-    if (n < COPY_BELOW) return buf.slice(0, n) // a copy: the buffer is reused
-    scratch = null // handed over whole (enqueue transfers its memory)
-    return new Uint8Array(buf.buffer, buf.byteOffset, n)
+    if (n < buf.byteLength) return buf.slice(0, n)
+    scratch = null // enqueue transfers its memory
+    return buf
   }
 
   /** A read returned end of stream or failure. */
@@ -910,7 +961,8 @@ class Socket {
 
   #write (chunk) {
     const entry = this.#takeAccepted(chunk)
-    if (entry.sent) return // already flushed by close()
+    // Being flushed by close() or startTls(): done when its bytes are.
+    if (entry.sent) return entry.flushed.promise
     if (this.#ending || this.#writeDone || this.#state !== 'open') throw this.#failure ?? closedError()
     return this.#send(entry.bytes)
   }
@@ -976,15 +1028,26 @@ class Socket {
    */
   #flushAccepted () {
     const batch = this.#accepted.items().filter((e) => !e.sent)
-    for (const e of batch) e.sent = true
+    for (const e of batch) {
+      e.sent = true
+      e.flushed = deferred()
+    }
     return (async () => {
-      if (this.#state === 'connecting') await this.#opened.promise
-      if (this.#inflight) await this.#inflight
-      for (const e of batch) {
-        if (this.#state !== 'open') return
-        const p = this.#send(e.bytes)
-        if (p) await p
+      try {
+        if (this.#state === 'connecting') await this.#opened.promise
+        if (this.#inflight) await this.#inflight
+        for (const e of batch) {
+          if (this.#state !== 'open') break
+          const p = this.#send(e.bytes)
+          if (p) await p
+          e.flushed.resolve()
+        }
+      } catch (e) {
+        for (const entry of batch) entry.flushed.reject(e)
+        throw e
       }
+      // Not sent: the connection ended first.
+      for (const e of batch) e.flushed.reject(this.#failure ?? closedError())
       await this.#settle(batch)
     })()
   }

@@ -108,12 +108,25 @@ pub fn parse_path(path: &str) -> Result<Target, AddressError> {
     unix_path(path)
 }
 
+/// The longest Unix socket path the platform takes: `sun_path` holds it
+/// and its terminating NUL (108 bytes on Linux, 104 on the BSDs and macOS).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub const UNIX_PATH_MAX: usize = 107;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub const UNIX_PATH_MAX: usize = 103;
+
 fn unix_path(path: &str) -> Result<Target, AddressError> {
     if path.is_empty() {
         return err("unix socket path must not be empty");
     }
     if path.contains('\0') {
         return err("unix socket path must not contain NUL characters");
+    }
+    if path.len() > UNIX_PATH_MAX {
+        return err(format!(
+            "unix socket path is {} bytes long; this platform allows at most {UNIX_PATH_MAX}",
+            path.len()
+        ));
     }
     Ok(Target::Unix {
         path: path.to_owned(),
@@ -328,6 +341,10 @@ mod tests {
         assert!(parse_string("unix:").is_err());
         assert!(parse_path("").is_err());
         assert!(parse_path("/tmp/a\0b").is_err());
+        let longest = format!("/{}", "a".repeat(UNIX_PATH_MAX - 1));
+        assert!(parse_path(&longest).is_ok());
+        let e = parse_path(&format!("{longest}a")).unwrap_err();
+        assert!(e.0.contains("at most"), "{e}");
     }
 
     #[test]
@@ -426,7 +443,7 @@ mod properties {
             match parse_string(&format!("unix:{path}")) {
                 Ok(Target::Unix { path: p }) => prop_assert_eq!(p, path),
                 Ok(other) => prop_assert!(false, "{other:?}"),
-                Err(_) => prop_assert!(path.is_empty() || path.contains('\0')),
+                Err(_) => prop_assert!(path.is_empty() || path.contains('\0') || path.len() > UNIX_PATH_MAX),
             }
         }
     }

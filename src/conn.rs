@@ -280,18 +280,24 @@ impl Conn {
             if !matches!(*conn.lock(), State::Connecting) {
                 return; // closed meanwhile
             }
-            match resolve_name(&name, port) {
-                Ok(addrs) if addrs.len() == 1 => match conn.dial(addrs[0], &options) {
-                    Ok(()) => conn.emit(Event::Ready(WRITABLE)),
-                    Err(e) => conn.fail(e),
-                },
-                Ok(addrs) => {
-                    let work =
-                        async move { Ok(Transport::plain(connect_tcp(&addrs, &options).await?)) };
-                    // No deadline here: the caller keeps the timeout.
-                    conn.establish(&handle, work, None);
+            let outcome = crate::panic_guard::catch_sync(|| {
+                match resolve_name(&name, port)? {
+                    addrs if addrs.len() == 1 => {
+                        conn.dial(addrs[0], &options)?;
+                        conn.emit(Event::Ready(WRITABLE));
+                    }
+                    addrs => {
+                        let work = async move {
+                            Ok(Transport::plain(connect_tcp(&addrs, &options).await?))
+                        };
+                        // No deadline here: the caller keeps the timeout.
+                        conn.establish(&handle, work, None);
+                    }
                 }
-                Err(e) => conn.fail(e),
+                Ok(())
+            });
+            if let Err(e) = outcome.and_then(|r| r) {
+                conn.fail(e);
             }
         });
         false
@@ -371,17 +377,17 @@ impl Conn {
     ) {
         let conn = self.clone();
         rt.spawn(async move {
-            let timed = async {
+            let timed = crate::panic_guard::catch_async(async {
                 match deadline {
                     None => work.await,
                     Some((t, timed_out)) => tokio::time::timeout(t, work)
                         .await
                         .unwrap_or_else(|_| Err(timed_out)),
                 }
-            };
+            });
             let result = tokio::select! {
                 _ = conn.cancel.cancelled() => return,
-                r = timed => r,
+                r = timed => r.and_then(|r| r),
             };
             match result {
                 Ok(transport) => conn.opened(transport),
@@ -412,7 +418,16 @@ impl Conn {
         }
         if !self.event_loop_readiness {
             let conn = self.clone();
-            tokio::spawn(async move { conn.watch_readiness(stream).await });
+            tokio::spawn(async move {
+                // Should it ever panic, the socket's next read or write still
+                // tells the state of the connection: report both ready.
+                if crate::panic_guard::catch_async(conn.watch_readiness(stream))
+                    .await
+                    .is_err()
+                {
+                    conn.emit(Event::Ready(READABLE | WRITABLE));
+                }
+            });
         }
         self.emit(Event::Opened(info));
     }

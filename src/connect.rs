@@ -185,6 +185,9 @@ pub fn dial_outcome(s: &std::net::TcpStream) -> io::Result<bool> {
 /// Keep-alive probes: one a second, ten unanswered ones end the connection.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 const KEEPALIVE_PROBES: u32 = 10;
+/// The longest idle time the kernel takes (Linux's `MAX_TCP_KEEPIDLE`);
+/// longer delays are clamped to it, as libuv does, instead of failing.
+const KEEPALIVE_MAX_IDLE: Duration = Duration::from_secs(32767);
 
 fn configure<'s>(s: impl Into<socket2::SockRef<'s>>, opts: &ConnectOptions) -> io::Result<()> {
     let s = s.into();
@@ -193,7 +196,7 @@ fn configure<'s>(s: impl Into<socket2::SockRef<'s>>, opts: &ConnectOptions) -> i
         // A zero delay keeps the system's idle time, as Node's setKeepAlive(true, 0).
         let mut ka = socket2::TcpKeepalive::new();
         if !delay.is_zero() {
-            ka = ka.with_time(delay.max(Duration::from_secs(1)));
+            ka = ka.with_time(delay.clamp(Duration::from_secs(1), KEEPALIVE_MAX_IDLE));
         }
         // As libuv (so node:net) does: then a peer that vanished is given
         // up about ten seconds after the idle time, not the kernel's
@@ -323,6 +326,19 @@ mod tests {
         // Non-blocking: a read with nothing there says so instead of waiting.
         let e = (&s).read(&mut [0u8; 4]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_keep_alive_delay_beyond_the_kernel_limit_is_clamped() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let opts = ConnectOptions {
+            no_delay: true,
+            keep_alive: Some(Duration::from_secs(40_000)),
+        };
+        let s = dial(listener.local_addr().unwrap(), &opts).unwrap();
+        let idle = socket2::SockRef::from(&s).keepalive_time().unwrap();
+        assert_eq!(idle, KEEPALIVE_MAX_IDLE);
     }
 
     #[test]

@@ -12,6 +12,9 @@ pub mod conn;
 pub mod connect;
 pub mod error;
 pub mod hello;
+#[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+mod identity;
+mod panic_guard;
 mod registry;
 pub mod runtime;
 pub mod stream;
@@ -76,7 +79,7 @@ fn invalid(e: address::AddressError) -> Error {
 }
 
 /// Parses `host:port`, `[ipv6]:port` or `unix:/path`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn parse_address(address: String) -> Result<ParsedAddress> {
     address::parse_string(&address)
         .map(Into::into)
@@ -84,7 +87,7 @@ pub fn parse_address(address: String) -> Result<ParsedAddress> {
 }
 
 /// Validates the `{ hostname, port }` form.
-#[napi]
+#[napi(catch_unwind)]
 pub fn parse_host_port(hostname: String, port: f64) -> Result<ParsedAddress> {
     address::parse_parts(&hostname, port)
         .map(Into::into)
@@ -92,7 +95,7 @@ pub fn parse_host_port(hostname: String, port: f64) -> Result<ParsedAddress> {
 }
 
 /// Validates the `{ path }` form.
-#[napi]
+#[napi(catch_unwind)]
 pub fn parse_path(path: String) -> Result<ParsedAddress> {
     address::parse_path(&path).map(Into::into).map_err(invalid)
 }
@@ -330,7 +333,7 @@ pub struct NativeSocket {
 
 #[napi]
 impl NativeSocket {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, on_event: Function<EventArgs, ()>) -> Result<Self> {
         let readiness = Readiness::new(&on_event)?;
         Ok(NativeSocket {
@@ -347,7 +350,7 @@ impl NativeSocket {
     /// `dialOutcome`", and the connect timeout is the caller's to keep.
     /// Otherwise the runtime connects, within the timeout, and reports
     /// `Opened` or `Failed`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn connect(
         &self,
         env: Env,
@@ -393,7 +396,7 @@ impl NativeSocket {
     /// After writability was reported while connecting directly: `null`
     /// while the connection is still being made (watched again), else the
     /// `Opened` details, or the failure (with a `code`).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn dial_outcome(&self, env: Env) -> Option<EventDetail> {
         match self.conn.dial_outcome() {
             None => {
@@ -409,7 +412,7 @@ impl NativeSocket {
     /// -1 (end of stream), -2 (nothing yet: readiness armed), -3 (failed:
     /// see `takeError`). A short read (fewer bytes than `buf` holds) emptied
     /// the socket, so readiness is armed then too.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn read(&self, env: Env, mut buf: Uint8ArraySlice) -> i32 {
         // SAFETY: this call is synchronous on the JS thread, so no JS code
         // runs (and no other view of this memory is used) until it returns;
@@ -437,7 +440,7 @@ impl NativeSocket {
 
     /// Writes what the socket takes now: the byte count (fewer than given:
     /// writability armed), or -3 (failed: see `takeError`).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write(&self, env: Env, data: &[u8]) -> i32 {
         match self.conn.write(data) {
             WriteOutcome::Wrote(n) => {
@@ -452,7 +455,7 @@ impl NativeSocket {
 
     /// Sends FIN (after TLS close_notify): 1 done, 0 socket full (writability
     /// armed, call again), -3 failed.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn shutdown(&self, env: Env) -> i32 {
         match self.conn.shutdown_write() {
             Ok(true) => 1,
@@ -465,7 +468,7 @@ impl NativeSocket {
     }
 
     /// The error behind the last -3 result.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn take_error(&self) -> Option<EventDetail> {
         self.last_error
             .lock()
@@ -475,13 +478,13 @@ impl NativeSocket {
     }
 
     /// Makes the next `close` reset the connection (RST) instead of FIN.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn reset_on_close(&self) {
         self.conn.reset_on_close();
     }
 
     /// Closes the socket (or cancels connecting) and releases it.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self) {
         // The poll goes first: it must not outlive the descriptor.
         self.readiness.close();
@@ -490,7 +493,7 @@ impl NativeSocket {
 
     /// STARTTLS: moves the open connection into a new handle that runs the
     /// handshake. Plaintext already received and not read is discarded.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn upgrade(
         &self,
         env: Env,
@@ -542,21 +545,21 @@ impl NativeSocket {
 }
 
 /// Open connections of this environment (for tests and diagnostics).
-#[napi]
+#[napi(catch_unwind)]
 pub fn open_socket_count(env: Env) -> Result<u32> {
     Ok(registry(&env)?.live() as u32)
 }
 
 /// The current turn of this thread's event loop (an iteration count), or
 /// `null` where libuv cannot tell. Cheaper than a `setImmediate` per turn.
-#[napi]
+#[napi(catch_unwind)]
 pub fn event_loop_turn(env: Env) -> Option<f64> {
     uv_poll::loop_turn(env.raw()).map(|n| n as f64)
 }
 
 /// Where readiness comes from in this process: `"event-loop"` (a libuv poll
 /// on the JS thread) or `"runtime"` (the addon's readiness task).
-#[napi]
+#[napi(catch_unwind)]
 pub fn readiness_source() -> &'static str {
     if uv_poll::available() {
         "event-loop"

@@ -48,10 +48,32 @@ pub struct TlsOptions {
 pub struct TlsConfig {
     connector: TlsConnector,
     domain: String,
+    /// Whether the certificate must be valid for `domain`.
+    #[cfg_attr(any(target_os = "windows", target_vendor = "apple"), allow(dead_code))]
+    check_identity: bool,
 }
 
 impl TlsConfig {
     pub fn new(opts: TlsOptions) -> Result<TlsConfig, SocketErr> {
+        check_c_string(&opts.servername, "servername")?;
+        if let Some(
+            ClientIdentity::Pfx { passphrase, .. }
+            | ClientIdentity::Pem {
+                passphrase: Some(passphrase),
+                ..
+            },
+        ) = &opts.identity
+        {
+            check_c_string(passphrase, "passphrase")?;
+        }
+        // An empty name would make OpenSSL check no name at all: verification
+        // is only ever turned off by `rejectUnauthorized: false`.
+        if opts.servername.is_empty() && opts.reject_unauthorized {
+            return Err(SocketErr::other(
+                "ERR_INVALID_ARG_VALUE",
+                "a TLS connection needs a server name to verify (servername)",
+            ));
+        }
         let mut b = TlsConnector::builder();
         if let Some(ca) = &opts.ca {
             b.disable_built_in_roots(true);
@@ -74,6 +96,11 @@ impl TlsConfig {
             b.danger_accept_invalid_certs(true);
             b.danger_accept_invalid_hostnames(true);
         }
+        // With OpenSSL the name is checked after the handshake instead
+        // (`identity::check`, OpenSSL's own matching), as node:tls does, so
+        // a mismatch can say which names the certificate holds.
+        #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+        b.danger_accept_invalid_hostnames(true);
         // No SNI for an IP literal (RFC 6066); the IP is still verified.
         b.use_sni(!opts.servername.is_empty() && !crate::connect::is_ip(&opts.servername));
         if !opts.alpn.is_empty() {
@@ -86,8 +113,21 @@ impl TlsConfig {
         Ok(TlsConfig {
             connector,
             domain: opts.servername,
+            check_identity: opts.reject_unauthorized,
         })
     }
+}
+
+/// Strings handed to OpenSSL as C strings must not hold NUL: the bindings
+/// would panic (or, elsewhere, silently cut the string short).
+fn check_c_string(value: &str, name: &str) -> Result<(), SocketErr> {
+    if value.contains('\0') {
+        return Err(SocketErr::other(
+            "ERR_INVALID_ARG_VALUE",
+            format!("options.{name} must not contain NUL characters"),
+        ));
+    }
+    Ok(())
 }
 
 fn certificates(pem: &[u8]) -> Result<Vec<Certificate>, SocketErr> {
@@ -165,6 +205,16 @@ pub async fn handshake(stream: Arc<Stream>, cfg: &TlsConfig) -> Result<Transport
     loop {
         match attempt {
             Ok(mut tls) => {
+                #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+                if cfg.check_identity {
+                    let cert = peer_certificate(&tls).ok_or_else(|| {
+                        SocketErr::other(
+                            "ERR_TLS_CERT_ALTNAME_INVALID",
+                            "the server sent no certificate",
+                        )
+                    })?;
+                    crate::identity::check(&cert, &cfg.domain)?;
+                }
                 let hello = tls.get_mut().capture.take().unwrap_or_default();
                 let protocol = crate::hello::server_version(&hello);
                 return Ok(Transport::with_tls(stream, tls, protocol));
@@ -238,6 +288,7 @@ pub fn handshake_error(e: &native_tls::Error) -> SocketErr {
         ("invalid ca certificate", "INVALID_CA"),
         ("certificate signature failure", "CERT_SIGNATURE_FAILURE"),
         ("unsupported certificate purpose", "INVALID_PURPOSE"),
+        ("unsuitable certificate purpose", "INVALID_PURPOSE"),
     ];
     for (needle, code) in CODES {
         if lower.contains(needle) {
@@ -275,7 +326,7 @@ fn openssl_error(text: &str, fallback: &str) -> SocketErr {
         .filter(|r| {
             !r.is_empty()
                 && r.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '_')
+                    .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '_' || c == '/')
         });
     match reason {
         Some(reason) => {
@@ -338,6 +389,13 @@ mod tests {
         );
         assert_eq!(e.code, "ERR_SSL_WRONG_VERSION_NUMBER");
         assert_eq!(openssl_error("something else", "X").code, "X");
+        // OpenSSL 3.2 and later word alerts "ssl/tls alert ...", and Node
+        // keeps the slash in the code.
+        let e = openssl_error(
+            "error:0A000410:SSL routines::ssl/tls alert handshake failure:ssl/record/rec_layer_s3.c:916:SSL alert number 40",
+            "X",
+        );
+        assert_eq!(e.code, "ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE");
     }
 
     use proptest::prelude::*;
@@ -349,7 +407,7 @@ mod tests {
             for input in [text.clone(), format!("error:0A000000:SSL routines:f:{reason}:file.c:1:")] {
                 let e = openssl_error(&input, "ERR_SSL_PROTOCOL_ERROR");
                 prop_assert!(e.code.starts_with("ERR_SSL_"));
-                prop_assert!(e.code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'));
+                prop_assert!(e.code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'/'));
             }
         }
 
