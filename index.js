@@ -13,6 +13,10 @@ const binding = require('./binding.js')
 
 const { NativeSocket } = binding
 
+// Bun loads Node-API addons and exports libuv's functions, but as stubs
+// that abort the process: there readiness must come from the addon's runtime.
+if (process.versions.bun) binding.useRuntimeReadiness()
+
 // Must match src/lib.rs.
 const EV_OPENED = 1
 const EV_FAILED = 2

@@ -285,3 +285,19 @@ test('a Unix socket path longer than the platform allows is a SocketError at onc
   assert.throws(() => connect({ path: long }), (e) => e instanceof SocketError && /at most \d+/.test(e.message))
   assert.throws(() => connect(`unix:${long}`), (e) => e instanceof SocketError && /at most \d+/.test(e.message))
 })
+
+test('connectors are reused per configuration, and different trust settings never share one', async (t) => {
+  const srv = await listenTls(C.server, (s) => s.end('hi'))
+  t.after(() => srv.close())
+  const attempt = (o) => outcome(connect(`localhost:${srv.port}`, { secureTransport: 'on', ...o }))
+  for (let i = 0; i < 2; i++) {
+    assert.equal(await attempt({ ca: C.ca }), null)
+    assert.equal((await attempt({ ca: C.otherCa })).code, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+    assert.equal((await attempt({ ca: [C.otherCa] })).code, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+    assert.equal(await attempt({ ca: [C.otherCa, C.ca] }), null)
+    assert.equal(await attempt({ ca: C.otherCa, rejectUnauthorized: false }), null)
+    assert.equal((await attempt({ ca: C.otherCa, rejectUnauthorized: true })).code, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+    assert.equal((await attempt({ ca: C.ca, servername: 'wrong.example' })).code, 'ERR_TLS_CERT_ALTNAME_INVALID')
+    assert.equal(await attempt({ ca: C.ca }), null)
+  }
+})

@@ -10,6 +10,7 @@
 pub mod address;
 pub mod conn;
 pub mod connect;
+mod connector_cache;
 pub mod error;
 pub mod hello;
 #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
@@ -555,6 +556,13 @@ pub fn open_socket_count(env: Env) -> Result<u32> {
 #[napi(catch_unwind)]
 pub fn event_loop_turn(env: Env) -> Option<f64> {
     uv_poll::loop_turn(env.raw()).map(|n| n as f64)
+}
+
+/// Stops using the host's libuv (for hosts whose libuv functions exist but
+/// must not be called); call before the first socket.
+#[napi(catch_unwind)]
+pub fn use_runtime_readiness() {
+    uv_poll::force_runtime();
 }
 
 /// Where readiness comes from in this process: `"event-loop"` (a libuv poll

@@ -12,6 +12,7 @@ use native_tls::{Certificate, HandshakeError, Identity, TlsConnector};
 use tokio::io::Interest;
 
 use crate::conn::Transport;
+use crate::connector_cache::{ConnectorCache, KeyBuilder};
 use crate::error::{io_code, SocketErr};
 use crate::stream::{NonBlocking, Stream};
 
@@ -74,48 +75,97 @@ impl TlsConfig {
                 "a TLS connection needs a server name to verify (servername)",
             ));
         }
-        let mut b = TlsConnector::builder();
-        if let Some(ca) = &opts.ca {
-            b.disable_built_in_roots(true);
-            for pem in ca {
-                for cert in certificates(pem)? {
-                    b.add_root_certificate(cert);
-                }
-            }
-        } else {
-            for pem in &opts.extra_ca {
-                for cert in certificates(pem)? {
-                    b.add_root_certificate(cert);
-                }
-            }
-        }
-        if let Some(id) = &opts.identity {
-            b.identity(identity(id)?);
-        }
-        if !opts.reject_unauthorized {
-            b.danger_accept_invalid_certs(true);
-            b.danger_accept_invalid_hostnames(true);
-        }
-        // With OpenSSL the name is checked after the handshake instead
-        // (`identity::check`, OpenSSL's own matching), as node:tls does, so
-        // a mismatch can say which names the certificate holds.
-        #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
-        b.danger_accept_invalid_hostnames(true);
-        // No SNI for an IP literal (RFC 6066); the IP is still verified.
-        b.use_sni(!opts.servername.is_empty() && !crate::connect::is_ip(&opts.servername));
-        if !opts.alpn.is_empty() {
-            let protos: Vec<&str> = opts.alpn.iter().map(String::as_str).collect();
-            b.request_alpns(&protos);
-        }
-        let connector = b
-            .build()
-            .map_err(|e| SocketErr::other("ERR_TLS_INVALID_OPTIONS", e.to_string()))?;
+        let connector = CONNECTORS.get_or_build(cache_key(&opts), || build_connector(&opts))?;
         Ok(TlsConfig {
             connector,
             domain: opts.servername,
             check_identity: opts.reject_unauthorized,
         })
     }
+}
+
+static CONNECTORS: ConnectorCache<TlsConnector> = ConnectorCache::new();
+
+/// Everything a connector is built from, and nothing else: the name only
+/// decides whether SNI is sent.
+fn cache_key(opts: &TlsOptions) -> Vec<u8> {
+    let mut k = KeyBuilder::default();
+    match &opts.ca {
+        Some(ca) => {
+            k.part(b"ca");
+            for pem in ca {
+                k.part(pem);
+            }
+        }
+        None => {
+            k.part(b"system roots");
+            for pem in &opts.extra_ca {
+                k.part(pem);
+            }
+        }
+    }
+    match &opts.identity {
+        None => k.part(b"no identity"),
+        Some(ClientIdentity::Pfx { der, passphrase }) => {
+            k.part(b"pfx").part(der).part(passphrase.as_bytes())
+        }
+        Some(ClientIdentity::Pem {
+            cert,
+            key,
+            passphrase,
+        }) => k.part(b"pem").part(cert).part(key).part(
+            passphrase
+                .as_deref()
+                .map_or(b"\xff-none" as &[u8], str::as_bytes),
+        ),
+    };
+    k.part(&[opts.reject_unauthorized as u8, sni(opts) as u8]);
+    for p in &opts.alpn {
+        k.part(p.as_bytes());
+    }
+    k.finish()
+}
+
+/// No SNI for an IP literal (RFC 6066); the IP is still verified.
+fn sni(opts: &TlsOptions) -> bool {
+    !opts.servername.is_empty() && !crate::connect::is_ip(&opts.servername)
+}
+
+fn build_connector(opts: &TlsOptions) -> Result<TlsConnector, SocketErr> {
+    let mut b = TlsConnector::builder();
+    if let Some(ca) = &opts.ca {
+        b.disable_built_in_roots(true);
+        for pem in ca {
+            for cert in certificates(pem)? {
+                b.add_root_certificate(cert);
+            }
+        }
+    } else {
+        for pem in &opts.extra_ca {
+            for cert in certificates(pem)? {
+                b.add_root_certificate(cert);
+            }
+        }
+    }
+    if let Some(id) = &opts.identity {
+        b.identity(identity(id)?);
+    }
+    if !opts.reject_unauthorized {
+        b.danger_accept_invalid_certs(true);
+        b.danger_accept_invalid_hostnames(true);
+    }
+    // With OpenSSL the name is checked after the handshake instead
+    // (`identity::check`, OpenSSL's own matching), as node:tls does, so
+    // a mismatch can say which names the certificate holds.
+    #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+    b.danger_accept_invalid_hostnames(true);
+    b.use_sni(sni(opts));
+    if !opts.alpn.is_empty() {
+        let protos: Vec<&str> = opts.alpn.iter().map(String::as_str).collect();
+        b.request_alpns(&protos);
+    }
+    b.build()
+        .map_err(|e| SocketErr::other("ERR_TLS_INVALID_OPTIONS", e.to_string()))
 }
 
 /// Strings handed to OpenSSL as C strings must not hold NUL: the bindings

@@ -15,6 +15,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use napi::sys;
@@ -138,10 +139,23 @@ pub fn available() -> bool {
     !runtime_forced() && cfg!(unix) && uv().is_some()
 }
 
-/// `SOCKETS_API_READINESS=runtime`: behave as where libuv's functions cannot
-/// be found (so the fallbacks are what run).
+/// Set by [`force_runtime`]: the host's libuv must not be called.
+static HOST_WITHOUT_LIBUV: AtomicBool = AtomicBool::new(false);
+
+/// Tells that the host's libuv functions, even where they can be found,
+/// must not be called: Bun, for one, exports them as stubs that abort the
+/// process. Only the JS side can tell which host it runs in, so it says so
+/// before the first socket; from then on readiness comes from the runtime.
+pub fn force_runtime() {
+    HOST_WITHOUT_LIBUV.store(true, Ordering::Release);
+}
+
+/// `SOCKETS_API_READINESS=runtime`, or a host whose libuv must not be used
+/// ([`force_runtime`]): behave as where libuv's functions cannot be found
+/// (so the fallbacks are what run).
 fn runtime_forced() -> bool {
-    std::env::var_os("SOCKETS_API_READINESS").is_some_and(|v| v == "runtime")
+    HOST_WITHOUT_LIBUV.load(Ordering::Acquire)
+        || std::env::var_os("SOCKETS_API_READINESS").is_some_and(|v| v == "runtime")
 }
 
 /// What the poll callback needs; lives in the same allocation's lifetime as
