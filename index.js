@@ -517,7 +517,11 @@ class Socket {
     // After startTls() the connection belongs to the TLS socket: `closed`
     // resolves when the hand-off is done, and nothing else happens here.
     if (this.#state === 'closed' || this.#upgraded) return this.#closed.promise
-    if (this.#state === 'connecting' || reason !== undefined) {
+    // Before open with nothing accepted, or with a reason: nothing is sent.
+    // Accepted writes are never dropped by close(): the connection is let
+    // complete (bounded by connectTimeout), they are sent, then FIN, as
+    // workerd and node:net's end() do.
+    if (reason !== undefined || (this.#state === 'connecting' && !this.#hasAccepted())) {
       this.#abort(reason === undefined ? closedError() : reason)
       return this.#closed.promise
     }
@@ -935,6 +939,11 @@ class Socket {
         return bytes.byteLength
       }
     })
+  }
+
+  /** Whether writer.write() accepted chunks not yet flushed. */
+  #hasAccepted () {
+    return this.#accepted.items().some((e) => !e.sent && e.bytes.byteLength > 0)
   }
 
   #takeAccepted (chunk) {

@@ -167,7 +167,7 @@ test('connectTimeout: 0 means no timeout', async (t) => {
   await socket.close()
 })
 
-test('close() before the connection completes cancels it: closed resolves, nothing is sent', async (t) => {
+test('close() before the connection completes with nothing written cancels it: closed resolves, nothing is sent', async (t) => {
   let connections = 0
   const srv = await listen((sock) => {
     connections++
@@ -175,11 +175,47 @@ test('close() before the connection completes cancels it: closed resolves, nothi
   })
   t.after(() => srv.close())
   const socket = connect(`127.0.0.1:${srv.port}`)
-  socket.writable.getWriter().write('should not be sent').catch(() => {})
   await socket.close()
   await assert.rejects(socket.opened, TypeError)
   await new Promise((resolve) => setTimeout(resolve, 50))
   assert.ok(connections <= 1)
+})
+
+test('close() before open keeps accepted writes: the connection completes, they are sent, then FIN', async (t) => {
+  const srv = await listen(() => {})
+  t.after(() => srv.close())
+  const accepted = nextConnection(srv)
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const writer = socket.writable.getWriter()
+  const writes = [writer.write('first '), writer.write(new TextEncoder().encode('second'))]
+  const closing = socket.close()
+  const peer = await accepted
+  assert.equal((await within(collect(peer), 2000, 'FIN at the peer')).toString(), 'first second')
+  await within(Promise.all([...writes, closing]), 2000, 'writes and close()')
+  assert.equal((await socket.opened).remoteAddress, `127.0.0.1:${srv.port}`)
+})
+
+test('close(reason) before open sends nothing, even what was written', async (t) => {
+  let data = ''
+  const srv = await listen((sock) => sock.on('data', (d) => { data += d }))
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const write = socket.writable.getWriter().write('should not be sent')
+  const reason = new Error('abandon')
+  await socket.close(reason)
+  await assert.rejects(write)
+  await assert.rejects(socket.opened, (e) => e === reason)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  assert.equal(data, '')
+})
+
+test('close() before open with writes accepted: a failed connection rejects closed and the writes', async (t) => {
+  const port = await closedPort()
+  const socket = connect(`127.0.0.1:${port}`)
+  const write = socket.writable.getWriter().write('lost')
+  const closing = socket.close()
+  await assert.rejects(within(closing, 5000, 'close()'), (e) => e instanceof SocketError && e.code === 'ECONNREFUSED')
+  await assert.rejects(write, (e) => e.code === 'ECONNREFUSED')
 })
 
 test('close(reason) rejects a pending opened with that reason and closed still resolves', async (t) => {
