@@ -935,10 +935,44 @@ class Socket {
       // while the writable is locked.
       size: (chunk) => {
         const bytes = toBytes(chunk)
-        this.#accepted.push({ chunk, bytes, sent: false })
+        const entry = { chunk, bytes, sent: false, error: null }
+        this.#accepted.push(entry)
+        this.#capture(entry, typeof chunk === 'string')
         return bytes.byteLength
       }
     })
+  }
+
+  /**
+   * A chunk is captured when writer.write() is called: what goes out is what
+   * the buffer held then, however the caller reuses it afterwards. When
+   * nothing is waiting to be sent, the chunk is written at once, and only
+   * what the socket did not take is copied; otherwise the whole chunk is
+   * copied (a string's bytes are already a copy).
+   */
+  #capture (entry, owned) {
+    const bytes = entry.bytes
+    if (bytes.byteLength === 0) return
+    if (this.#state === 'open' && this.#pending === null && this.#accepted.length === 1 &&
+      !this.#ending && !this.#writeDone && !this.#closeCalled && !this.#upgraded) {
+      // Every earlier chunk was handed to the socket: this one may go now.
+      const n = this.#native.write(bytes)
+      if (n > 0) this.#progress++
+      if (n === bytes.byteLength) {
+        entry.bytes = bytes.subarray(n)
+        return
+      }
+      if (n < 0) {
+        // Reported by the sink when it gets to this chunk, not from inside
+        // writer.write().
+        entry.error = this.#native.takeError() || { code: 'EPIPE', message: 'write EPIPE' }
+        entry.bytes = bytes.subarray(0, 0)
+        return
+      }
+      entry.bytes = bytes.slice(n)
+      return
+    }
+    if (!owned) entry.bytes = bytes.slice()
   }
 
   /** Whether writer.write() accepted chunks not yet flushed. */
@@ -976,6 +1010,10 @@ class Socket {
     const entry = this.#takeAccepted(chunk)
     // Being flushed by close() or startTls(): done when its bytes are.
     if (entry.sent) return entry.flushed.promise
+    if (entry.error) {
+      this.#fail(errorFromDetail(entry.error))
+      throw this.#failure
+    }
     if (this.#ending || this.#writeDone || this.#state !== 'open') throw this.#failure ?? closedError()
     return this.#send(entry.bytes)
   }
@@ -1051,6 +1089,10 @@ class Socket {
         if (this.#inflight) await this.#inflight
         for (const e of batch) {
           if (this.#state !== 'open') break
+          if (e.error) {
+            this.#fail(errorFromDetail(e.error))
+            throw this.#failure
+          }
           const p = this.#send(e.bytes)
           if (p) await p
           e.flushed.resolve()

@@ -5,7 +5,7 @@ const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
 const { connect, SocketError } = require('sockets-api')
 const {
-  listen, echo, readExactly, collect, nextConnection, sha256, within, isPending, echoThrough
+  listen, echo, readExactly, collect, nextConnection, sha256, within, isPending, echoThrough, listenTls
 } = require('./helpers')
 
 test('the readable is a byte stream: a BYOB reader fills the caller\'s view', async (t) => {
@@ -287,3 +287,49 @@ test('tens of thousands of small writes queued without awaiting arrive whole and
   })(), 10000, 'the server receiving everything')
   assert.equal(Buffer.concat(received).toString(), expected)
 })
+
+for (const secure of [false, true]) {
+  for (const paused of [false, true]) {
+    test(`a chunk is captured at write(): refilling the buffer afterwards changes nothing sent (${secure ? 'TLS' : 'plain'}, peer ${paused ? 'slow' : 'reading'})`, async (t) => {
+      const { certs } = require('./certs')
+      const C = certs()
+      const got = []
+      let peer
+      const done = new Promise((resolve) => {
+        const handler = (sock) => {
+          peer = sock
+          if (paused) {
+            sock.pause()
+            setTimeout(() => sock.resume(), 200)
+          }
+          sock.on('data', (d) => got.push(d))
+          sock.on('end', resolve)
+        }
+        t.srv = secure ? listenTls(C.server, handler) : listen(handler)
+      })
+      const srv = await t.srv
+      t.after(() => srv.close())
+      const socket = connect(`localhost:${srv.port}`, secure ? { secureTransport: 'on', ca: C.ca } : {})
+      await socket.opened
+      const writer = socket.writable.getWriter()
+      // One reused buffer, as drivers keep one: every write() sees it refilled.
+      const buf = new Uint8Array(300 * 1024)
+      const expected = []
+      const writes = []
+      for (let i = 0; i < 40; i++) {
+        crypto.randomFillSync(buf)
+        const size = 1 + (i * 7919) % buf.length
+        expected.push(Buffer.from(buf.subarray(0, size)))
+        writes.push(writer.write(buf.subarray(0, size)))
+        if (i % 10 === 9) await writes[i]
+      }
+      buf.fill(0)
+      await Promise.all(writes)
+      await writer.close()
+      await within(done, 10000, 'the peer to see the end')
+      assert.ok(peer)
+      assert.equal(sha256(Buffer.concat(got)), sha256(Buffer.concat(expected)))
+      await socket.close()
+    })
+  }
+}
