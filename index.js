@@ -191,9 +191,13 @@ function parseTarget (address) {
         if (typeof address.path !== 'string') throw invalidArg('address.path must be a string')
         return binding.parsePath(address.path)
       }
-      const { hostname, port } = address
+      const { hostname } = address
+      let { port } = address
       if (typeof hostname !== 'string') throw invalidArg('address.hostname must be a string')
-      if (typeof port !== 'number') throw invalidArg('address.port must be a number')
+      // Workers' environment variables are strings: a port of decimal
+      // digits converts, as WebIDL converts it; anything else is refused.
+      if (typeof port === 'string' && /^[0-9]{1,5}$/.test(port)) port = Number(port)
+      if (typeof port !== 'number') throw invalidArg('address.port must be a number or a string of digits')
       return binding.parseHostPort(hostname, port)
     }
   } catch (e) {
@@ -202,15 +206,26 @@ function parseTarget (address) {
   throw invalidArg('address must be a string ("host:port") or an object ({ hostname, port } or { path })')
 }
 
-function optional (options, name, type) {
+/** A WebIDL boolean: any value converts (`1` is true, `''` false). */
+function flag (options, name) {
   const value = options[name]
-  if (value === undefined) return undefined
-  if (typeof value !== type) throw invalidArg(`options.${name} must be a ${type}`)
-  return value
+  return value === undefined ? undefined : Boolean(value)
+}
+
+/**
+ * A WebIDL-style number: numbers, booleans and numeric strings convert
+ * (`'16'` is 16); what would convert to nonsense (`'1k'`, objects) is refused.
+ */
+function numeric (options, name) {
+  const value = options[name]
+  if (value === undefined || typeof value === 'number') return value
+  if (typeof value === 'boolean') return Number(value)
+  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value)
+  throw invalidArg(`options.${name} must be a number`)
 }
 
 function nonNegative (options, name) {
-  const value = optional(options, name, 'number')
+  const value = numeric(options, name)
   if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
     throw invalidArg(`options.${name} must be a non-negative finite number`)
   }
@@ -224,9 +239,9 @@ function normalizeOptions (options) {
   if (secureTransport !== 'off' && secureTransport !== 'on' && secureTransport !== 'starttls') {
     throw invalidArg(`options.secureTransport must be 'off', 'on' or 'starttls', got ${describe(secureTransport)}`)
   }
-  const allowHalfOpen = optional(options, 'allowHalfOpen', 'boolean') ?? false
+  const allowHalfOpen = flag(options, 'allowHalfOpen') ?? false
   const highWaterMark = nonNegative(options, 'highWaterMark') ?? DEFAULT_HIGH_WATER_MARK
-  const noDelay = optional(options, 'noDelay', 'boolean') ?? true
+  const noDelay = flag(options, 'noDelay') ?? true
   let keepAlive
   if (options.keepAlive === undefined || options.keepAlive === false) {
     keepAlive = undefined

@@ -51,7 +51,7 @@ test('ports outside 1..65535, fractions, NaN and non-numbers are sync SocketErro
   for (const port of [0, 65536, -1, 1.5, NaN, Infinity, -Infinity]) {
     assertSyncSocketError(() => connect({ hostname: 'localhost', port }), /port/)
   }
-  for (const port of ['80', null, undefined, {}, 80n]) {
+  for (const port of [' 80', '0x50', '8e1', '', null, undefined, {}, 80n]) {
     assertSyncSocketError(() => connect({ hostname: 'localhost', port }), /port must be a number/)
   }
 })
