@@ -333,3 +333,28 @@ for (const secure of [false, true]) {
     })
   }
 }
+
+test('writer.write() after writer.close() is a rejected promise (TypeError), and the close still completes', async (t) => {
+  const srv = await listen((sock) => sock.resume())
+  t.after(() => srv.close())
+  for (const when of ['before open', 'after open']) {
+    const socket = connect(`127.0.0.1:${srv.port}`)
+    if (when === 'after open') await socket.opened
+    const writer = socket.writable.getWriter()
+    await writer.write('a')
+    const closing = writer.close()
+    let late
+    assert.doesNotThrow(() => { late = writer.write('too late') })
+    await assert.rejects(late, (e) => e instanceof TypeError && e.code === 'ERR_INVALID_STATE')
+    await within(closing, 2000, `writer.close() ${when}`)
+    await socket.close()
+  }
+  // A released writer's close() does not mark the stream closed.
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  const first = socket.writable.getWriter()
+  first.releaseLock()
+  await assert.rejects(first.close())
+  const second = socket.writable.getWriter()
+  await second.write('fine')
+  await socket.close()
+})
