@@ -277,37 +277,42 @@ impl Readiness {
         matches!(self, Readiness::EventLoop { .. })
     }
 
-    /// Watches what the connection armed during the last call.
+    /// Watches what the connection armed during the last call. A poll that
+    /// cannot be made or started is the socket's failure, not a silent wait.
     #[cfg(unix)]
-    fn watch(&self, env: &Env, conn: &Conn) {
+    fn watch(&self, env: &Env, conn: &Conn) -> std::result::Result<(), SocketErr> {
         let Readiness::EventLoop { callback, poll } = self else {
-            return;
+            return Ok(());
         };
         let wanted = conn.take_wanted();
         if wanted == 0 {
-            return;
+            return Ok(());
         }
         let mut slot = poll.borrow_mut();
         if slot.is_none() {
             let callback = callback.borrow();
-            let Some(callback) = callback.as_ref() else {
-                return; // closed
+            let (Some(callback), Some(fd)) = (callback.as_ref(), conn.raw_fd()) else {
+                return Ok(()); // closed: nothing to watch
             };
-            let (Some(fd), Ok(func)) = (conn.raw_fd(), callback.borrow_back(env)) else {
-                return;
-            };
+            let func = callback
+                .borrow_back(env)
+                .map_err(|_| poll_error(uv_poll::PollError::Napi))?;
             // SAFETY: on the JS thread of `env` (napi methods run there);
             // `func` belongs to `env`; the descriptor stays open until
             // `close()` below closes the poll before the socket goes.
-            *slot = unsafe { uv_poll::Poll::new(env.raw(), func.raw(), fd) };
+            let made = unsafe { uv_poll::Poll::new(env.raw(), func.raw(), fd) };
+            *slot = Some(made.map_err(poll_error)?);
         }
-        if let Some(p) = slot.as_ref() {
-            p.want(wanted);
+        match slot.as_ref() {
+            Some(p) => p.want(wanted).map_err(poll_error),
+            None => Ok(()),
         }
     }
 
     #[cfg(not(unix))]
-    fn watch(&self, _env: &Env, _conn: &Conn) {}
+    fn watch(&self, _env: &Env, _conn: &Conn) -> std::result::Result<(), SocketErr> {
+        Ok(())
+    }
 
     fn close(&self) {
         if let Readiness::EventLoop { poll, callback } = self {
@@ -315,6 +320,22 @@ impl Readiness {
                 p.close();
             }
             drop(callback.borrow_mut().take());
+        }
+    }
+}
+
+/// A poll that could not be made or started, as the socket's error.
+fn poll_error(e: uv_poll::PollError) -> SocketErr {
+    match e {
+        uv_poll::PollError::Uv(code) => {
+            SocketErr::from_io(&std::io::Error::from_raw_os_error(-code), "uv_poll_start")
+        }
+        uv_poll::PollError::Napi => SocketErr::other(
+            "ERR_INTERNAL",
+            "the event loop poll could not be set up (napi)",
+        ),
+        uv_poll::PollError::Unavailable => {
+            SocketErr::other("ERR_INTERNAL", "the event loop poll is unavailable")
         }
     }
 }
@@ -385,7 +406,10 @@ impl NativeSocket {
             if let Target::Tcp { host, port } = plan.target {
                 // As node:net: connecting costs no hop to the runtime's thread.
                 if self.conn.start_direct(&rt()?, host, port, plan.options) {
-                    self.readiness.watch(&env, &self.conn);
+                    if let Err(e) = self.readiness.watch(&env, &self.conn) {
+                        self.close();
+                        return Err(socket_error(e));
+                    }
                 }
                 return Ok(true);
             }
@@ -400,10 +424,10 @@ impl NativeSocket {
     #[napi(catch_unwind)]
     pub fn dial_outcome(&self, env: Env) -> Option<EventDetail> {
         match self.conn.dial_outcome() {
-            None => {
-                self.readiness.watch(&env, &self.conn);
-                None
-            }
+            None => match self.readiness.watch(&env, &self.conn) {
+                Ok(()) => None,
+                Err(e) => Some(e.into()),
+            },
             Some(Ok(info)) => Some(opened_detail(info)),
             Some(Err(e)) => Some(e.into()),
         }
@@ -426,14 +450,16 @@ impl NativeSocket {
                     // Watch for what comes next now, rather than after a
                     // read that would block (or a call of its own).
                     self.conn.arm_readable();
-                    self.readiness.watch(&env, &self.conn);
+                    if let Err(e) = self.readiness.watch(&env, &self.conn) {
+                        return self.failed(e);
+                    }
                 }
                 i32::try_from(n).unwrap_or(i32::MAX)
             }
-            ReadOutcome::WouldBlock => {
-                self.readiness.watch(&env, &self.conn);
-                WOULD_BLOCK
-            }
+            ReadOutcome::WouldBlock => match self.readiness.watch(&env, &self.conn) {
+                Ok(()) => WOULD_BLOCK,
+                Err(e) => self.failed(e),
+            },
             ReadOutcome::Eof => READ_EOF,
             ReadOutcome::Failed(e) => self.failed(e),
         }
@@ -446,7 +472,9 @@ impl NativeSocket {
         match self.conn.write(data) {
             WriteOutcome::Wrote(n) => {
                 if n < data.len() {
-                    self.readiness.watch(&env, &self.conn);
+                    if let Err(e) = self.readiness.watch(&env, &self.conn) {
+                        return self.failed(e);
+                    }
                 }
                 i32::try_from(n).unwrap_or(i32::MAX)
             }
@@ -460,10 +488,10 @@ impl NativeSocket {
     pub fn shutdown(&self, env: Env) -> i32 {
         match self.conn.shutdown_write() {
             Ok(true) => 1,
-            Ok(false) => {
-                self.readiness.watch(&env, &self.conn);
-                0
-            }
+            Ok(false) => match self.readiness.watch(&env, &self.conn) {
+                Ok(()) => 0,
+                Err(e) => self.failed(e),
+            },
             Err(e) => self.failed(e),
         }
     }

@@ -6,12 +6,24 @@
 //! arming an interest is a local call instead of a message to the runtime.
 //! The runtime keeps connecting, handshakes and timers.
 //!
-//! libuv's functions are looked up in the running process (Node exports
-//! them to addons). Where they cannot be found, `available()` is false and
-//! connections fall back to the runtime's readiness task. The loop's own
-//! iteration count (`loop_turn`) is read the same way.
+//! libuv's functions are looked up in the running process at run time
+//! (`dlsym`), not linked: Node exports them to addons, but a host that loads
+//! Node-API addons need not have libuv at all, and an addon linked against
+//! missing symbols would fail to load there instead of falling back. Where
+//! they cannot be found, `available()` is false and connections use the
+//! runtime's readiness task. Finding them does not prove they work: Bun
+//! exports them as stubs that abort, so the JS side tells which host it is
+//! in ([`force_runtime`]). The loop's own iteration count (`loop_turn`) is
+//! read the same way.
+//!
+//! Every libuv and napi return code is checked: a poll that cannot be made
+//! or started fails its socket (the caller turns the error into a
+//! `SocketError`), never a silent wait. No reference into a poll's state is
+//! held across a call into JS, which may re-enter and change it.
 //!
 //! Everything here runs on the JS thread that owns the environment.
+
+#![deny(unsafe_op_in_unsafe_fn)]
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr;
@@ -183,6 +195,23 @@ pub struct Poll {
 /// Event kind and bits as `lib.rs` reports readiness to JS.
 pub const EV_READY: u32 = 3;
 
+/// Why a poll could not be made or started: a libuv error (negative errno
+/// on Unix) or a failed napi call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollError {
+    Uv(c_int),
+    Napi,
+    Unavailable,
+}
+
+fn napi_ok(status: sys::napi_status) -> Result<(), PollError> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(PollError::Napi)
+    }
+}
+
 impl Poll {
     /// Creates a (stopped) poll handle for `fd` that reports readiness by
     /// calling `callback(EV_READY, bits)`.
@@ -191,40 +220,36 @@ impl Poll {
     /// Must be called on the JS thread of `env`, with `callback` a function
     /// value of that environment, and `fd` a socket that stays open until
     /// [`Poll::close`] is called.
-    pub unsafe fn new(env: sys::napi_env, callback: sys::napi_value, fd: c_int) -> Option<Poll> {
-        let uv = uv()?;
+    pub unsafe fn new(
+        env: sys::napi_env,
+        callback: sys::napi_value,
+        fd: c_int,
+    ) -> Result<Poll, PollError> {
+        let uv = uv().ok_or(PollError::Unavailable)?;
         let mut uv_loop = ptr::null_mut();
-        if sys::napi_get_uv_event_loop(env, &mut uv_loop) != sys::Status::napi_ok {
-            return None;
-        }
-        let size = (uv.handle_size)(UV_POLL);
-        let layout = std::alloc::Layout::from_size_align(size.max(1), 16).ok()?;
-        let handle = std::alloc::alloc_zeroed(layout) as *mut c_void;
+        // SAFETY: `env` is the calling environment, on its thread.
+        napi_ok(unsafe { sys::napi_get_uv_event_loop(env, &mut uv_loop) })?;
+        // SAFETY: libuv's `uv_handle_size` only reads its argument.
+        let size = unsafe { (uv.handle_size)(UV_POLL) };
+        let layout = std::alloc::Layout::from_size_align(size.max(1), 16)
+            .map_err(|_| PollError::Uv(-libc::EINVAL))?;
+        // SAFETY: `layout` has a non-zero size.
+        let handle = unsafe { std::alloc::alloc_zeroed(layout) } as *mut c_void;
         if handle.is_null() {
-            return None;
+            return Err(PollError::Uv(-libc::ENOMEM));
         }
-        if (uv.poll_init)(uv_loop, handle, fd) != 0 {
-            std::alloc::dealloc(handle as *mut u8, layout);
-            return None;
+        // SAFETY: `uv_loop` is this thread's live loop; `handle` is writable
+        // memory of the size libuv asked for; `fd` is an open socket.
+        let r = unsafe { (uv.poll_init)(uv_loop, handle, fd) };
+        if r != 0 {
+            // SAFETY: allocated above with `layout`, not given to libuv.
+            unsafe { std::alloc::dealloc(handle as *mut u8, layout) };
+            return Err(PollError::Uv(r));
         }
-        let mut callback_ref = ptr::null_mut();
-        sys::napi_create_reference(env, callback, 1, &mut callback_ref);
-        let mut resource = ptr::null_mut();
-        sys::napi_create_object(env, &mut resource);
-        let mut name = ptr::null_mut();
-        let label = c"sockets-api:poll";
-        sys::napi_create_string_utf8(
-            env,
-            label.as_ptr(),
-            label.to_bytes().len() as isize,
-            &mut name,
-        );
-        let mut async_context = ptr::null_mut();
-        sys::napi_async_init(env, resource, name, &mut async_context);
         let state = Box::into_raw(Box::new(PollState {
             env,
-            callback: callback_ref,
-            async_context,
+            callback: ptr::null_mut(),
+            async_context: ptr::null_mut(),
             cleanup: ptr::null_mut(),
             events: 0,
             armed: 0,
@@ -232,44 +257,102 @@ impl Poll {
             handle_layout: layout,
             closing: false,
         }));
-        (uv.handle_set_data)(handle, state as *mut c_void);
-        // Tearing the environment down (a worker terminated) closes the
-        // handle; Node waits for the close to complete.
-        let mut cleanup = ptr::null_mut();
-        if sys::napi_add_async_cleanup_hook(
-            env,
-            Some(on_env_teardown),
-            state as *mut c_void,
-            &mut cleanup,
-        ) == sys::Status::napi_ok
-        {
+        // SAFETY: `handle` was initialised by `uv_poll_init`; `state` is the
+        // live allocation that `on_closed` frees.
+        unsafe { (uv.handle_set_data)(handle, state as *mut c_void) };
+        let poll = Poll { state };
+        // SAFETY: on the JS thread of `env`, with `callback` of `env`; on
+        // failure the handle is closed again and freed by `on_closed`.
+        if let Err(e) = unsafe { poll.bind_js(env, callback) } {
+            poll.close();
+            return Err(e);
+        }
+        Ok(poll)
+    }
+
+    /// The JS side of the handle: a reference to the callback, an async
+    /// context to call it in, and the teardown hook.
+    ///
+    /// # Safety
+    /// On the JS thread of `env`, `callback` a function of `env`, `self`
+    /// freshly made by `new`.
+    unsafe fn bind_js(
+        &self,
+        env: sys::napi_env,
+        callback: sys::napi_value,
+    ) -> Result<(), PollError> {
+        // SAFETY (for every call below): `env` is the calling environment on
+        // its thread; the out pointers are valid locals or fields of the live
+        // state, which no one else references during this call.
+        unsafe {
+            let state = self.state;
+            napi_ok(sys::napi_create_reference(
+                env,
+                callback,
+                1,
+                &mut (*state).callback,
+            ))?;
+            let mut resource = ptr::null_mut();
+            napi_ok(sys::napi_create_object(env, &mut resource))?;
+            let mut name = ptr::null_mut();
+            let label = c"sockets-api:poll";
+            napi_ok(sys::napi_create_string_utf8(
+                env,
+                label.as_ptr(),
+                label.to_bytes().len() as isize,
+                &mut name,
+            ))?;
+            napi_ok(sys::napi_async_init(
+                env,
+                resource,
+                name,
+                &mut (*state).async_context,
+            ))?;
+            // Tearing the environment down (a worker terminated) closes the
+            // handle; Node waits for the close to complete.
+            let mut cleanup = ptr::null_mut();
+            napi_ok(sys::napi_add_async_cleanup_hook(
+                env,
+                Some(on_env_teardown),
+                state as *mut c_void,
+                &mut cleanup,
+            ))?;
             (*state).cleanup = cleanup;
         }
-        Some(Poll { state })
+        Ok(())
     }
 
     /// Arms `bits` (READABLE 1 | WRITABLE 2): each is reported once when
-    /// ready, then must be armed again.
+    /// ready, then must be armed again. Fails if libuv refuses to watch.
     ///
     /// libuv keeps watching an event after reporting it, until it fires
     /// while nobody has armed it: a socket read in a loop (every reply
     /// re-arms readability) costs no `epoll_ctl` per message.
-    pub fn want(&self, bits: u32) {
-        let Some(uv) = uv() else { return };
-        // SAFETY: `state` is live until `close` (which consumes the Poll).
-        let state = unsafe { &mut *self.state };
-        if bits & 1 != 0 {
-            state.armed |= UV_READABLE;
-        }
-        if bits & 2 != 0 {
-            state.armed |= UV_WRITABLE;
-        }
-        let events = state.events | state.armed;
-        if events != state.events && !state.closing {
-            state.events = events;
+    pub fn want(&self, bits: u32) -> Result<(), PollError> {
+        let uv = uv().ok_or(PollError::Unavailable)?;
+        let state = self.state;
+        // SAFETY: `state` is live until `close` (which consumes the Poll);
+        // on the JS thread, and no reference into it is held anywhere while
+        // this runs (`on_poll` holds none across its call into JS).
+        unsafe {
+            if bits & 1 != 0 {
+                (*state).armed |= UV_READABLE;
+            }
+            if bits & 2 != 0 {
+                (*state).armed |= UV_WRITABLE;
+            }
+            let events = (*state).events | (*state).armed;
+            if events == (*state).events || (*state).closing {
+                return Ok(());
+            }
             // SAFETY: the handle was initialised by uv_poll_init and is not closing.
-            unsafe { (uv.poll_start)(state.handle, events, on_poll) };
+            let r = (uv.poll_start)((*state).handle, events, on_poll);
+            if r != 0 {
+                return Err(PollError::Uv(r));
+            }
+            (*state).events = events;
         }
+        Ok(())
     }
 
     /// Stops watching and releases the handle (asynchronously, on the loop).
@@ -277,13 +360,13 @@ impl Poll {
         // SAFETY: `state` is live; after this call only the close callback
         // touches it.
         unsafe {
-            let state = &mut *self.state;
-            if !state.cleanup.is_null() {
-                sys::napi_remove_async_cleanup_hook(state.cleanup);
-                state.cleanup = ptr::null_mut();
+            let state = self.state;
+            if !(*state).cleanup.is_null() {
+                sys::napi_remove_async_cleanup_hook((*state).cleanup);
+                (*state).cleanup = ptr::null_mut();
             }
             release_js(state);
-            close_handle(self.state);
+            close_handle(state);
         }
     }
 }
@@ -291,15 +374,19 @@ impl Poll {
 /// Drops the JS references.
 ///
 /// # Safety
-/// On the JS thread of `state.env`, while that environment is alive.
-unsafe fn release_js(state: &mut PollState) {
-    if !state.callback.is_null() {
-        sys::napi_delete_reference(state.env, state.callback);
-        state.callback = ptr::null_mut();
-    }
-    if !state.async_context.is_null() {
-        sys::napi_async_destroy(state.env, state.async_context);
-        state.async_context = ptr::null_mut();
+/// On the JS thread of the state's env, while that environment is alive;
+/// `state` is live.
+unsafe fn release_js(state: *mut PollState) {
+    // SAFETY: per the contract above; the fields are only read and reset.
+    unsafe {
+        if !(*state).callback.is_null() {
+            sys::napi_delete_reference((*state).env, (*state).callback);
+            (*state).callback = ptr::null_mut();
+        }
+        if !(*state).async_context.is_null() {
+            sys::napi_async_destroy((*state).env, (*state).async_context);
+            (*state).async_context = ptr::null_mut();
+        }
     }
 }
 
@@ -310,15 +397,18 @@ unsafe fn release_js(state: &mut PollState) {
 /// the loop's thread.
 unsafe fn close_handle(state: *mut PollState) {
     let Some(uv) = uv() else { return };
-    let s = &mut *state;
-    if s.closing {
-        return;
+    // SAFETY: per the contract above; the handle is initialised and, once
+    // `closing` is set, never started again.
+    unsafe {
+        if (*state).closing {
+            return;
+        }
+        (*state).closing = true;
+        (*state).events = 0;
+        (*state).armed = 0;
+        (uv.poll_stop)((*state).handle);
+        (uv.close)((*state).handle, on_closed);
     }
-    s.closing = true;
-    s.events = 0;
-    s.armed = 0;
-    (uv.poll_stop)(s.handle);
-    (uv.close)(s.handle, on_closed);
 }
 
 /// libuv is done with the handle: free it and its state.
@@ -328,16 +418,20 @@ unsafe fn close_handle(state: *mut PollState) {
 /// the `PollState` allocated in `Poll::new`, freed only here.
 unsafe extern "C" fn on_closed(handle: *mut c_void) {
     let Some(uv) = uv() else { return };
-    let state = (uv.handle_get_data)(handle) as *mut PollState;
-    if state.is_null() {
-        return;
+    // SAFETY: per the contract above: the state was made by `Box::into_raw`
+    // in `Poll::new` and nothing uses it after this callback.
+    unsafe {
+        let state = (uv.handle_get_data)(handle) as *mut PollState;
+        if state.is_null() {
+            return;
+        }
+        let state = Box::from_raw(state);
+        if !state.cleanup.is_null() {
+            // Environment teardown is waiting for this.
+            sys::napi_remove_async_cleanup_hook(state.cleanup);
+        }
+        std::alloc::dealloc(state.handle as *mut u8, state.handle_layout);
     }
-    let state = Box::from_raw(state);
-    if !state.cleanup.is_null() {
-        // Environment teardown is waiting for this.
-        sys::napi_remove_async_cleanup_hook(state.cleanup);
-    }
-    std::alloc::dealloc(state.handle as *mut u8, state.handle_layout);
 }
 
 /// The environment is being torn down with the poll still open.
@@ -351,10 +445,13 @@ unsafe extern "C" fn on_env_teardown(
     arg: *mut c_void,
 ) {
     let state = arg as *mut PollState;
-    // The environment is going away: its references go with it.
-    (*state).callback = ptr::null_mut();
-    (*state).async_context = ptr::null_mut();
-    close_handle(state);
+    // SAFETY: per the contract above. The environment is going away: its
+    // references go with it, so they are forgotten, not released.
+    unsafe {
+        (*state).callback = ptr::null_mut();
+        (*state).async_context = ptr::null_mut();
+        close_handle(state);
+    }
 }
 
 /// Readiness: report what fired and was armed (each arming reports once);
@@ -365,35 +462,49 @@ unsafe extern "C" fn on_env_teardown(
 /// handle, whose data is its live `PollState`.
 unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) {
     let Some(uv) = uv() else { return };
-    let state = (uv.handle_get_data)(handle) as *mut PollState;
-    if state.is_null() || (*state).closing {
-        return;
-    }
-    let s = &mut *state;
-    // An error (status < 0) is reported as readiness of everything watched:
-    // the next read or write returns the error itself.
-    let fired = if status < 0 {
-        s.events
-    } else {
-        events & s.events
-    };
-    let report = fired & s.armed;
-    s.armed &= !report;
-    // Still watched: what was reported (the reader usually re-arms it at
-    // once, and a watch left in place costs no epoll_ctl). Dropped: what
-    // fired unasked, or the loop would wake for it on every turn. On an
-    // error libuv has stopped the handle itself; the next arming restarts it.
-    let unasked = fired & !report;
-    if status < 0 {
-        s.events = 0;
-    } else if unasked != 0 {
-        s.events &= !unasked;
-        if s.events == 0 {
-            (uv.poll_stop)(s.handle);
-        } else {
-            (uv.poll_start)(s.handle, s.events, on_poll);
+    // SAFETY: per the contract above. The state is accessed through the raw
+    // pointer only, and every access ends before `call_js`: the JS callback
+    // may re-enter (`want`, `close`) and change it.
+    let (env, callback, async_context, report) = unsafe {
+        let state = (uv.handle_get_data)(handle) as *mut PollState;
+        if state.is_null() || (*state).closing {
+            return;
         }
-    }
+        // An error (status < 0) is reported as readiness of everything
+        // watched: the next read or write returns the error itself.
+        let fired = if status < 0 {
+            (*state).events
+        } else {
+            events & (*state).events
+        };
+        let report = fired & (*state).armed;
+        (*state).armed &= !report;
+        // Still watched: what was reported (the reader usually re-arms it at
+        // once, and a watch left in place costs no epoll_ctl). Dropped: what
+        // fired unasked, or the loop would wake for it on every turn. On an
+        // error libuv has stopped the handle itself; the next arming restarts it.
+        let unasked = fired & !report;
+        if status < 0 {
+            (*state).events = 0;
+        } else if unasked != 0 {
+            let keep = (*state).events & !unasked;
+            let restarted = keep != 0 && (uv.poll_start)((*state).handle, keep, on_poll) == 0;
+            if !restarted {
+                // Nothing left to watch, or libuv refused: stopped, and the
+                // next arming starts it again (and reports a refusal).
+                (uv.poll_stop)((*state).handle);
+                (*state).events = 0;
+            } else {
+                (*state).events = keep;
+            }
+        }
+        (
+            (*state).env,
+            (*state).callback,
+            (*state).async_context,
+            report,
+        )
+    };
     let mut bits = 0u32;
     if report & UV_READABLE != 0 {
         bits |= 1;
@@ -401,8 +512,11 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
     if report & UV_WRITABLE != 0 {
         bits |= 2;
     }
-    if bits != 0 && !s.callback.is_null() {
-        call_js(s, bits);
+    if bits != 0 && !callback.is_null() {
+        // SAFETY: on the JS thread, from a libuv callback; `callback` and
+        // `async_context` are live while the environment is (both are
+        // non-null only then).
+        unsafe { call_js(env, callback, async_context, bits) };
     }
 }
 
@@ -411,39 +525,46 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
 /// callback of Node's own.
 ///
 /// # Safety
-/// On the JS thread of `s.env`, from a libuv callback (no JS on the stack),
-/// with the environment alive (`s.callback` is non-null only then).
-unsafe fn call_js(s: &PollState, bits: u32) {
-    let env = s.env;
-    let mut scope = ptr::null_mut();
-    if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
-        return;
-    }
-    let mut func = ptr::null_mut();
-    let mut recv = ptr::null_mut();
-    let mut args = [ptr::null_mut(); 2];
-    let ok = sys::napi_get_reference_value(env, s.callback, &mut func) == sys::Status::napi_ok
-        && !func.is_null()
-        && sys::napi_get_global(env, &mut recv) == sys::Status::napi_ok
-        && sys::napi_create_uint32(env, EV_READY, &mut args[0]) == sys::Status::napi_ok
-        && sys::napi_create_uint32(env, bits, &mut args[1]) == sys::Status::napi_ok;
-    if ok {
-        let mut result = ptr::null_mut();
-        let status = sys::napi_make_callback(
-            env,
-            s.async_context,
-            recv,
-            func,
-            2,
-            args.as_ptr(),
-            &mut result,
-        );
-        if status == sys::Status::napi_pending_exception {
-            // As for any callback of Node's: an exception is uncaught.
-            let mut error = ptr::null_mut();
-            sys::napi_get_and_clear_last_exception(env, &mut error);
-            sys::napi_fatal_exception(env, error);
+/// On the JS thread of `env`, from a libuv callback (no JS on the stack),
+/// with the environment alive and `callback` a reference of it.
+unsafe fn call_js(
+    env: sys::napi_env,
+    callback: sys::napi_ref,
+    async_context: sys::napi_async_context,
+    bits: u32,
+) {
+    // SAFETY: per the contract above; every out pointer is a valid local.
+    unsafe {
+        let mut scope = ptr::null_mut();
+        if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
+            return;
         }
+        let mut func = ptr::null_mut();
+        let mut recv = ptr::null_mut();
+        let mut args = [ptr::null_mut(); 2];
+        let ok = sys::napi_get_reference_value(env, callback, &mut func) == sys::Status::napi_ok
+            && !func.is_null()
+            && sys::napi_get_global(env, &mut recv) == sys::Status::napi_ok
+            && sys::napi_create_uint32(env, EV_READY, &mut args[0]) == sys::Status::napi_ok
+            && sys::napi_create_uint32(env, bits, &mut args[1]) == sys::Status::napi_ok;
+        if ok {
+            let mut result = ptr::null_mut();
+            let status = sys::napi_make_callback(
+                env,
+                async_context,
+                recv,
+                func,
+                2,
+                args.as_ptr(),
+                &mut result,
+            );
+            if status == sys::Status::napi_pending_exception {
+                // As for any callback of Node's: an exception is uncaught.
+                let mut error = ptr::null_mut();
+                sys::napi_get_and_clear_last_exception(env, &mut error);
+                sys::napi_fatal_exception(env, error);
+            }
+        }
+        sys::napi_close_handle_scope(env, scope);
     }
-    sys::napi_close_handle_scope(env, scope);
 }
