@@ -725,7 +725,6 @@ mod tests {
     //! real loopback sockets, the addon's runtime.
 
     use super::*;
-    use std::io::{Read as _, Write as _};
     use std::sync::mpsc;
 
     struct RecordingSink(Mutex<mpsc::Sender<Event>>);
