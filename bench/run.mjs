@@ -30,6 +30,7 @@ const WORKLOADS = [
   ['connect', [2000, 200], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', false],
   ['tls_download', [1024 * MB, 64 * MB], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', true],
   ['tls_pingpong', [20000, 2000], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', false],
+  ['tls_connect', [500, 100], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', false],
   // amount: sockets; each exchanges ROUNDS 1 KiB messages (fewer when quick)
   ['concurrent', [1000, 1000], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', true]
 ]
@@ -48,6 +49,7 @@ const TITLES = {
   connect: (n) => `connect + close ×${n}`,
   tls_download: (n) => `TLS download ${size(n)}`,
   tls_pingpong: (n) => `TLS pingpong 64 B ×${n}`,
+  tls_connect: (n) => `TLS connect + close ×${n}`,
   concurrent: (n) => `${n} concurrent echo sockets`
 }
 const TITLE = {}
@@ -167,7 +169,7 @@ async function main () {
       const amount = quick ? amounts[1] : amounts[0]
       TITLE[name] = TITLES[name](amount)
       const rounds = quick ? roundsBy[1] : roundsBy[0]
-      const port = peer.ports[{ concurrent: 'echo', pingpong: 'echo', connect: 'echo', tls_pingpong: 'tls_echo' }[name] || name]
+      const port = peer.ports[{ concurrent: 'echo', pingpong: 'echo', connect: 'echo', tls_pingpong: 'tls_echo', tls_connect: 'tls_echo' }[name] || name]
       const results = Object.fromEntries(impls.map((i) => [i, []]))
       for (let round = 0; round < rounds; round++) {
         // Alternate the order each round (A B C, C B A, ...).
