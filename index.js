@@ -17,15 +17,11 @@ const { NativeSocket } = binding
 // that abort the process: there readiness must come from the addon's runtime.
 if (process.versions.bun) binding.useRuntimeReadiness()
 
-// Must match src/lib.rs.
-const EV_OPENED = 1
-const EV_FAILED = 2
-const EV_READY = 3
-const READABLE = 1
-const WRITABLE = 2
-const READ_EOF = -1
-const WOULD_BLOCK = -2
-const FAILED = -3
+// The native protocol's constants, defined once in src/protocol.rs.
+const {
+  evOpened: EV_OPENED, evFailed: EV_FAILED, evReady: EV_READY,
+  readable: READABLE, writable: WRITABLE, readEof: READ_EOF, wouldBlock: WOULD_BLOCK
+} = binding.protocolConstants()
 
 /** Bytes asked of the socket per read by a default reader. */
 const READ_CHUNK = 256 * 1024

@@ -36,8 +36,7 @@ use crate::stream::Stream;
 use crate::tls::{self, TlsConfig, TlsStream};
 
 /// Readiness bits, as reported in `Event::Ready`.
-pub const READABLE: u32 = 1;
-pub const WRITABLE: u32 = 2;
+pub use crate::protocol::{READABLE, WRITABLE};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketInfo {

@@ -16,6 +16,7 @@ pub mod hello;
 #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
 mod identity;
 mod panic_guard;
+pub mod protocol;
 mod registry;
 pub mod runtime;
 pub mod stream;
@@ -37,15 +38,34 @@ use crate::error::SocketErr;
 use crate::registry::Registry;
 use crate::tls::{ClientIdentity, TlsConfig, TlsOptions};
 
-/// Event kinds passed to the JS callback.
-const EV_OPENED: u32 = 1;
-const EV_FAILED: u32 = 2;
-const EV_READY: u32 = 3;
+use crate::protocol::{EV_FAILED, EV_OPENED, EV_READY, FAILED, READ_EOF, WOULD_BLOCK};
 
-/// `read()` results below zero.
-const READ_EOF: i32 = -1;
-const WOULD_BLOCK: i32 = -2;
-const FAILED: i32 = -3;
+/// The protocol's constants, for the JS shim (see `protocol`).
+#[napi]
+pub fn protocol_constants() -> ProtocolConstants {
+    ProtocolConstants {
+        ev_opened: EV_OPENED,
+        ev_failed: EV_FAILED,
+        ev_ready: EV_READY,
+        readable: protocol::READABLE,
+        writable: protocol::WRITABLE,
+        read_eof: READ_EOF,
+        would_block: WOULD_BLOCK,
+        failed: FAILED,
+    }
+}
+
+#[napi(object)]
+pub struct ProtocolConstants {
+    pub ev_opened: u32,
+    pub ev_failed: u32,
+    pub ev_ready: u32,
+    pub readable: u32,
+    pub writable: u32,
+    pub read_eof: i32,
+    pub would_block: i32,
+    pub failed: i32,
+}
 
 #[napi(object)]
 pub struct ParsedAddress {

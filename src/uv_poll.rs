@@ -192,8 +192,7 @@ pub struct Poll {
     state: *mut PollState,
 }
 
-/// Event kind and bits as `lib.rs` reports readiness to JS.
-pub const EV_READY: u32 = 3;
+use crate::protocol::{EV_READY, READABLE, WRITABLE};
 
 /// Why a poll could not be made or started: a libuv error (negative errno
 /// on Unix) or a failed napi call.
@@ -322,7 +321,7 @@ impl Poll {
         Ok(())
     }
 
-    /// Arms `bits` (READABLE 1 | WRITABLE 2): each is reported once when
+    /// Arms `bits` (`READABLE` | `WRITABLE`): each is reported once when
     /// ready, then must be armed again. Fails if libuv refuses to watch.
     ///
     /// libuv keeps watching an event after reporting it, until it fires
@@ -335,10 +334,10 @@ impl Poll {
         // on the JS thread, and no reference into it is held anywhere while
         // this runs (`on_poll` holds none across its call into JS).
         unsafe {
-            if bits & 1 != 0 {
+            if bits & READABLE != 0 {
                 (*state).armed |= UV_READABLE;
             }
-            if bits & 2 != 0 {
+            if bits & WRITABLE != 0 {
                 (*state).armed |= UV_WRITABLE;
             }
             let events = (*state).events | (*state).armed;
@@ -507,10 +506,10 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
     };
     let mut bits = 0u32;
     if report & UV_READABLE != 0 {
-        bits |= 1;
+        bits |= READABLE;
     }
     if report & UV_WRITABLE != 0 {
-        bits |= 2;
+        bits |= WRITABLE;
     }
     if bits != 0 && !callback.is_null() {
         // SAFETY: on the JS thread, from a libuv callback; `callback` and
