@@ -17,7 +17,9 @@ test('npm pack lists only what a user needs', () => {
   const files = JSON.parse(out)[0].files.map((f) => f.path).sort()
   assert.deepEqual(files, [
     'LICENSE', 'README.md', 'binding.d.ts', 'binding.js', 'cli.js', 'docs/api.md',
-    'index.d.ts', 'index.js', 'index.mjs', 'package.json', 'register-hooks.mjs', 'register.mjs', 'workers.mjs'
+    'index.d.ts', 'index.js', 'index.mjs', 'lib/chunks.js', 'lib/deferred.js', 'lib/errors.js', 'lib/fifo.js',
+    'lib/native.js', 'lib/options.js', 'lib/socket.js', 'lib/tls-options.js', 'lib/writable.js',
+    'package.json', 'register-hooks.mjs', 'register.mjs', 'workers.mjs'
   ])
   // Every file the entry points load is in the list.
   for (const entry of [pkg.main, pkg.types, pkg.bin['sockets-api'], ...Object.values(pkg.exports['.']), pkg.exports['./register']]) {

@@ -1,0 +1,20 @@
+'use strict'
+
+const { SocketError } = require('./errors')
+
+const encoder = new TextEncoder()
+
+/** The exact bytes of a value the writable accepts; a TypeError otherwise. */
+function toBytes (chunk) {
+  if (chunk instanceof Uint8Array) return chunk
+  if (typeof chunk === 'string') return encoder.encode(chunk)
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  if (chunk instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && chunk instanceof SharedArrayBuffer)) {
+    return new Uint8Array(chunk)
+  }
+  throw new SocketError(
+    `the writable accepts strings, ArrayBuffers and ArrayBuffer views, got ${chunk === null ? 'null' : typeof chunk}`,
+    { code: 'ERR_INVALID_ARG_TYPE' })
+}
+
+module.exports = { toBytes }

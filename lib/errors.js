@@ -1,0 +1,71 @@
+'use strict'
+
+// SocketError and the errors the shim builds or receives from the binding.
+
+class SocketError extends TypeError {
+  /**
+   * @param {string} message the text after "SocketError: "
+   * @param {{code?: string, syscall?: string, address?: string, port?: number, cause?: unknown}} [details]
+   */
+  constructor (message, details) {
+    const text = String(message)
+    super(text.startsWith('SocketError: ') ? text : `SocketError: ${text}`)
+    if (details) {
+      for (const key of ['code', 'syscall', 'address', 'port', 'cause']) {
+        if (details[key] !== undefined && details[key] !== null) {
+          Object.defineProperty(this, key, {
+            value: details[key],
+            enumerable: false,
+            writable: true,
+            configurable: true
+          })
+        }
+      }
+    }
+  }
+}
+
+// OpenSSL 3.2 renamed its alert reasons from "sslv3 alert ..." to
+// "ssl/tls alert ...", and Node's codes follow the OpenSSL it is built with:
+// name alerts as this Node does, whichever OpenSSL the addon has.
+const [sslMajor, sslMinor] = String(process.versions.openssl || '3.2').split('.').map(Number)
+const ALERT_OLD = 'ERR_SSL_SSLV3_ALERT_'
+const ALERT_NEW = 'ERR_SSL_SSL/TLS_ALERT_'
+const [alertFrom, alertTo] = sslMajor > 3 || (sslMajor === 3 && sslMinor >= 2)
+  ? [ALERT_OLD, ALERT_NEW]
+  : [ALERT_NEW, ALERT_OLD]
+
+function errorFromDetail (detail) {
+  if (detail.code && detail.code.startsWith(alertFrom)) {
+    const code = alertTo + detail.code.slice(alertFrom.length)
+    const message = detail.message && code.slice(8).toLowerCase().replace(/_/g, ' ')
+    detail = { ...detail, code, message }
+  }
+  return new SocketError(detail.message || detail.code || 'socket error', detail)
+}
+
+/**
+ * Native errors thrown synchronously: "CODE|message", an invalid argument,
+ * or (status GenericFailure) an internal failure such as a caught panic.
+ */
+function errorFromNative (e) {
+  const text = String((e && e.message) || e)
+  const bar = text.indexOf('|')
+  if (bar > 0 && /^[A-Z0-9_]+$/.test(text.slice(0, bar))) {
+    return new SocketError(text.slice(bar + 1), { code: text.slice(0, bar) })
+  }
+  if (e && e.code === 'GenericFailure') {
+    return new SocketError(`internal error in sockets-api: ${text}`, { code: 'ERR_INTERNAL', cause: e })
+  }
+  return new SocketError(text, { code: 'ERR_INVALID_ARG_VALUE' })
+}
+
+function invalidArg (message) {
+  return new SocketError(message, { code: 'ERR_INVALID_ARG_TYPE' })
+}
+
+function closedError () {
+  return new SocketError('socket is closed', { code: 'ERR_SOCKET_CLOSED' })
+}
+
+module.exports = { SocketError, errorFromDetail, errorFromNative, invalidArg, closedError }

@@ -1,0 +1,48 @@
+'use strict'
+
+// The native binding and what comes with it: the protocol's constants (defined
+// once in src/protocol.rs) and the event loop's turn counter.
+
+const binding = require('../binding.js')
+
+// Bun loads Node-API addons and exports libuv's functions, but as stubs
+// that abort the process: there readiness must come from the addon's runtime.
+if (process.versions.bun) binding.useRuntimeReadiness()
+
+const {
+  evOpened: EV_OPENED, evFailed: EV_FAILED, evReady: EV_READY,
+  readable: READABLE, writable: WRITABLE, readEof: READ_EOF, wouldBlock: WOULD_BLOCK
+} = binding.protocolConstants()
+
+// Turns of the event loop (for close(): did a read get data in this turn?).
+// libuv counts them itself where it can say (a cheap native call); else they
+// are counted only while someone asks: one setImmediate per turn in which a
+// read delivered data, shared by all sockets.
+const loopTurn = binding.eventLoopTurn() === null ? null : binding.eventLoopTurn
+let turn = 0
+let turnPending = false
+function currentTurn () {
+  if (loopTurn !== null) return loopTurn()
+  if (!turnPending) {
+    turnPending = true
+    setImmediate(nextTurn).unref()
+  }
+  return turn
+}
+function nextTurn () {
+  turn++
+  turnPending = false
+}
+
+module.exports = {
+  binding,
+  NativeSocket: binding.NativeSocket,
+  EV_OPENED,
+  EV_FAILED,
+  EV_READY,
+  READABLE,
+  WRITABLE,
+  READ_EOF,
+  WOULD_BLOCK,
+  currentTurn
+}
