@@ -151,7 +151,9 @@ class Socket {
     if (!limit) return () => {}
     let seen = this.#progress
     const timer = setInterval(() => {
-      if (this.#progress !== seen) {
+      // Still connecting (close() before open with writes accepted): that
+      // wait is connectTimeout's to bound; the flush is watched once open.
+      if (this.#progress !== seen || this.#state === 'connecting') {
         seen = this.#progress
         return
       }
