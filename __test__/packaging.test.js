@@ -19,10 +19,10 @@ test('npm pack lists only what a user needs', () => {
     'LICENSE', 'README.md', 'binding.d.ts', 'binding.js', 'cli.js', 'docs/api.md',
     'index.d.ts', 'index.js', 'index.mjs', 'lib/chunks.js', 'lib/deferred.js', 'lib/errors.js', 'lib/fifo.js',
     'lib/native.js', 'lib/options.js', 'lib/socket.js', 'lib/tls-options.js', 'lib/writable.js',
-    'package.json', 'register-hooks.mjs', 'register.mjs', 'workers.mjs'
+    'package.json', 'register-hooks.mjs', 'register.d.ts', 'register.mjs', 'workers.mjs'
   ])
   // Every file the entry points load is in the list.
-  for (const entry of [pkg.main, pkg.types, pkg.bin['sockets-api'], ...Object.values(pkg.exports['.']), pkg.exports['./register']]) {
+  for (const entry of [pkg.main, pkg.types, pkg.bin['sockets-api'], ...Object.values(pkg.exports['.']), ...Object.values(pkg.exports['./register'])]) {
     assert.ok(files.includes(entry.replace(/^\.\//, '')), `${entry} is not packed`)
   }
   assert.match(fs.readFileSync(path.join(root, pkg.bin['sockets-api']), 'utf8'), /^#!\/usr\/bin\/env node\n/)

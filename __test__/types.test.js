@@ -26,3 +26,7 @@ test('index.d.ts: a usage file type-checks with Node\'s types, and what must be 
 test('index.d.ts: a sockets-api Socket is assignable where the Workers Socket (@cloudflare/workers-types) is expected', async () => {
   await typecheck('tsconfig.workers.json')
 })
+
+test('register.d.ts: under the register hook, `cloudflare:sockets` has this package\'s types', async () => {
+  await typecheck('tsconfig.register.json')
+})
