@@ -6,7 +6,18 @@
 
 const fs = require('node:fs')
 const { parseArgs } = require('node:util')
-const { connect, SocketError } = require('./index.js')
+const { connect, SocketError } = loadApi()
+
+/** The package, or one line saying why it cannot load (no stack trace). */
+function loadApi () {
+  try {
+    return require('./index.js')
+  } catch (e) {
+    const text = String(e.message).startsWith('sockets-api') ? e.message : `sockets-api: ${e.message}`
+    process.stderr.write(`${text}\n`)
+    process.exit(1)
+  }
+}
 
 const USAGE = `usage: sockets-api <host:port | /path/to/unix.sock> [options]
 

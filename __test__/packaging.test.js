@@ -78,3 +78,21 @@ test('the release workflow passes actionlint (and the linter does catch mistakes
   assert.match(text, /build:release-vendored -- --target x86_64-unknown-linux-gnu/)
   assert.match(text, /npm publish --access public --provenance/)
 })
+
+test('without a native addon for the platform, the error says so and names the ways out; the CLI prints one line', async () => {
+  const { runNode } = require('./helpers')
+  const preload = path.join(__dirname, 'fixtures', 'no-native.js')
+  const r = await runNode(['--require', preload, '-e', `
+    try { require('./') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, cause: !!e.cause })) }
+  `])
+  const e = JSON.parse(r.stdout)
+  assert.equal(e.code, 'ERR_SOCKETS_API_NO_BINARY')
+  assert.match(e.message, new RegExp(`no native addon for ${process.platform}-${process.arch}`))
+  assert.match(e.message, /Rust/)
+  assert.match(e.message, /Workers/)
+  assert.equal(e.cause, true)
+  const cli = await runNode(['--require', preload, path.join(root, 'cli.js'), '127.0.0.1:9'])
+  assert.equal(cli.code, 1)
+  assert.equal(cli.stderr.trim().split('\n').length, 1, cli.stderr)
+  assert.match(cli.stderr, /^sockets-api has no native addon/)
+})

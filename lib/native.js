@@ -3,7 +3,28 @@
 // The native binding and what comes with it: the protocol's constants (defined
 // once in src/protocol.rs) and the event loop's turn counter.
 
-const binding = require('../binding.js')
+const binding = loadBinding()
+
+/**
+ * The platform's prebuilt addon. Without one, say so plainly (the loader's
+ * own error guesses at an npm bug and nests the attempts four deep; they stay
+ * available as `cause`).
+ */
+function loadBinding () {
+  try {
+    return require('../binding.js')
+  } catch (e) {
+    const { platform, arch } = process
+    const libc = platform === 'linux' ? (process.report?.getReport().header.glibcVersionRuntime ? ' (glibc)' : ' (musl)') : ''
+    const error = new Error(
+      `sockets-api has no native addon for ${platform}-${arch}${libc} here. ` +
+      'Build it from source (Rust, and on Linux the OpenSSL headers and pkg-config: ' +
+      '`npm run build` in the package), or, on a runtime with its own connect() ' +
+      "(Cloudflare Workers), use that: the package's `workerd` export does.", { cause: e })
+    error.code = 'ERR_SOCKETS_API_NO_BINARY'
+    throw error
+  }
+}
 
 // Bun loads Node-API addons and exports libuv's functions, but as stubs
 // that abort the process: there readiness must come from the addon's runtime.
