@@ -108,6 +108,11 @@ pub fn parse_path(path: &str) -> Result<Target, AddressError> {
     unix_path(path)
 }
 
+/// Whether a host is an IP literal: such hosts get no SNI.
+pub fn is_ip(host: &str) -> bool {
+    host.parse::<std::net::IpAddr>().is_ok()
+}
+
 /// The longest Unix socket path the platform takes: `sun_path` holds it
 /// and its terminating NUL (108 bytes on Linux, 104 on the BSDs and macOS).
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -33,7 +33,7 @@ use crate::connect::{
 };
 use crate::error::SocketErr;
 use crate::stream::Stream;
-use crate::tls::{self, TlsConfig, TlsStream};
+use crate::tls::{self, TlsConfig, TlsSession, TlsStream};
 
 /// Readiness bits, as reported in `Event::Ready`.
 pub use crate::protocol::{READABLE, WRITABLE};
@@ -105,15 +105,11 @@ impl Transport {
         }
     }
 
-    pub(crate) fn with_tls(
-        stream: Arc<Stream>,
-        tls: TlsStream,
-        tls_protocol: Option<&'static str>,
-    ) -> Self {
+    pub(crate) fn with_tls(stream: Arc<Stream>, session: TlsSession) -> Self {
         Transport {
             stream,
-            tls: Some(Box::new(tls)),
-            tls_protocol,
+            tls: Some(Box::new(session.tls)),
+            tls_protocol: session.protocol,
             read_eof: false,
             read_error: None,
         }
@@ -241,7 +237,11 @@ impl Conn {
             let stream = connect(&plan.target, &plan.options).await?;
             match &plan.tls {
                 None => Ok(Transport::plain(stream)),
-                Some(cfg) => tls::handshake(Arc::new(stream), cfg).await,
+                Some(cfg) => {
+                    let stream = Arc::new(stream);
+                    let session = tls::handshake(stream.clone(), cfg).await?;
+                    Ok(Transport::with_tls(stream, session))
+                }
             }
         };
         self.establish(rt, establish, deadline);

@@ -3,7 +3,7 @@
 //! `resolve_name` are plain calls for any thread.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -210,11 +210,6 @@ fn configure<'s>(s: impl Into<socket2::SockRef<'s>>, opts: &ConnectOptions) -> i
         s.set_tcp_keepalive(&ka)?;
     }
     Ok(())
-}
-
-/// Whether a host is an IP literal: such hosts get no SNI.
-pub fn is_ip(host: &str) -> bool {
-    host.parse::<IpAddr>().is_ok()
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod registry;
 pub mod runtime;
 pub mod stream;
 pub mod tls;
+mod tls_io;
 mod uv_poll;
 
 use std::cell::RefCell;
@@ -576,7 +577,8 @@ impl NativeSocket {
                     ),
                     Err(shared) => shared,
                 };
-                tls::handshake(stream, &config).await
+                let session = tls::handshake(stream.clone(), &config).await?;
+                Ok(conn::Transport::with_tls(stream, session))
             },
             millis(connect_timeout),
         );

@@ -11,12 +11,18 @@ use std::sync::Arc;
 use native_tls::{Certificate, HandshakeError, Identity, TlsConnector};
 use tokio::io::Interest;
 
-use crate::conn::Transport;
 use crate::connector_cache::{ConnectorCache, KeyBuilder};
 use crate::error::{io_code, SocketErr};
-use crate::stream::{NonBlocking, Stream};
+use crate::stream::Stream;
+use crate::tls_io::NonBlocking;
 
 pub type TlsStream = native_tls::TlsStream<NonBlocking>;
+
+/// An established session, and its negotiated version when known.
+pub struct TlsSession {
+    pub tls: TlsStream,
+    pub protocol: Option<&'static str>,
+}
 
 /// What a client certificate is made of.
 pub enum ClientIdentity {
@@ -128,7 +134,7 @@ fn cache_key(opts: &TlsOptions) -> Vec<u8> {
 
 /// No SNI for an IP literal (RFC 6066); the IP is still verified.
 fn sni(opts: &TlsOptions) -> bool {
-    !opts.servername.is_empty() && !crate::connect::is_ip(&opts.servername)
+    !opts.servername.is_empty() && !crate::address::is_ip(&opts.servername)
 }
 
 fn build_connector(opts: &TlsOptions) -> Result<TlsConnector, SocketErr> {
@@ -248,7 +254,7 @@ fn pkcs8_key(key: &[u8], passphrase: Option<&str>) -> Result<Vec<u8>, String> {
 
 /// Runs the client handshake on the runtime, waiting for readiness between
 /// steps. Verification failures come back with Node's codes.
-pub async fn handshake(stream: Arc<Stream>, cfg: &TlsConfig) -> Result<Transport, SocketErr> {
+pub async fn handshake(stream: Arc<Stream>, cfg: &TlsConfig) -> Result<TlsSession, SocketErr> {
     let mut io = NonBlocking::new(stream.clone());
     io.capture = Some(Vec::new());
     let mut attempt = cfg.connector.connect(&cfg.domain, io);
@@ -267,7 +273,7 @@ pub async fn handshake(stream: Arc<Stream>, cfg: &TlsConfig) -> Result<Transport
                 }
                 let hello = tls.get_mut().capture.take().unwrap_or_default();
                 let protocol = crate::hello::server_version(&hello);
-                return Ok(Transport::with_tls(stream, tls, protocol));
+                return Ok(TlsSession { tls, protocol });
             }
             Err(HandshakeError::WouldBlock(mut mid)) => {
                 let interest = mid.get_ref().blocked_on.unwrap_or(Interest::READABLE);
