@@ -1,25 +1,30 @@
 //! The napi surface of `sockets-api`: a native socket handle for the JS shim
-//! (`index.js`), which owns validation, streams and error classes.
+//! (`lib/`), which owns validation, streams and error classes.
 //!
-//! This layer only converts values and forwards to the napi-free core:
-//! `address` (parsing), `connect` (resolution, attempts), `conn` (state,
-//! read and write paths), `tls` (sessions, STARTTLS), `error` (codes).
+//! The napi-free core, in layers (each uses only those before it):
+//! `protocol`, `error`, `address` (parsing), `hello`, `runtime`,
+//! `panic_guard`; `os_socket` (the OS socket); `tls_io`, `connector_cache`,
+//! `identity`, `tls` (TLS I/O and sessions); `dial` (resolution, attempts);
+//! `connection` (the state machine, the read and write paths); `registry`.
+//! Readiness from the event loop is `uv_poll` (FFI, JS thread). This file
+//! converts values, forwards, and still holds the readiness switch and the
+//! STARTTLS upgrade's setup.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod address;
-pub mod conn;
-pub mod connect;
+pub mod connection;
 mod connector_cache;
+pub mod dial;
 pub mod error;
 pub mod hello;
 #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
 mod identity;
+pub mod os_socket;
 mod panic_guard;
 pub mod protocol;
 mod registry;
 pub mod runtime;
-pub mod stream;
 pub mod tls;
 mod tls_io;
 mod uv_poll;
@@ -33,8 +38,10 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use crate::address::Target;
-use crate::conn::{Conn, ConnectPlan, Event, EventSink, ReadOutcome, SocketInfo, WriteOutcome};
-use crate::connect::ConnectOptions;
+use crate::connection::{
+    Conn, ConnectPlan, Event, EventSink, ReadOutcome, SocketInfo, WriteOutcome,
+};
+use crate::dial::ConnectOptions;
 use crate::error::SocketErr;
 use crate::registry::Registry;
 use crate::tls::{ClientIdentity, TlsConfig, TlsOptions};
@@ -568,7 +575,7 @@ impl NativeSocket {
             async move {
                 // What the peer sent after its go-ahead and before our ClientHello
                 // must never reach the application.
-                conn::discard_input(&stream);
+                connection::discard_input(&stream);
                 // The handshake waits on the runtime: join its reactor again.
                 let stream = match Arc::try_unwrap(stream) {
                     Ok(s) => Arc::new(
@@ -578,7 +585,7 @@ impl NativeSocket {
                     Err(shared) => shared,
                 };
                 let session = tls::handshake(stream.clone(), &config).await?;
-                Ok(conn::Transport::with_tls(stream, session))
+                Ok(connection::Transport::with_tls(stream, session))
             },
             millis(connect_timeout),
         );

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::conn::Conn;
+use crate::connection::Conn;
 
 #[derive(Default)]
 pub struct Registry {

@@ -13,7 +13,7 @@ use tokio::io::Interest;
 
 use crate::connector_cache::{ConnectorCache, KeyBuilder};
 use crate::error::{io_code, SocketErr};
-use crate::stream::Stream;
+use crate::os_socket::OsSocket;
 use crate::tls_io::NonBlocking;
 
 pub type TlsStream = native_tls::TlsStream<NonBlocking>;
@@ -254,7 +254,7 @@ fn pkcs8_key(key: &[u8], passphrase: Option<&str>) -> Result<Vec<u8>, String> {
 
 /// Runs the client handshake on the runtime, waiting for readiness between
 /// steps. Verification failures come back with Node's codes.
-pub async fn handshake(stream: Arc<Stream>, cfg: &TlsConfig) -> Result<TlsSession, SocketErr> {
+pub async fn handshake(stream: Arc<OsSocket>, cfg: &TlsConfig) -> Result<TlsSession, SocketErr> {
     let mut io = NonBlocking::new(stream.clone());
     io.capture = Some(Vec::new());
     let mut attempt = cfg.connector.connect(&cfg.domain, io);

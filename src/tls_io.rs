@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use tokio::io::Interest;
 
-use crate::stream::Stream;
+use crate::os_socket::OsSocket;
 
-/// `std::io::Read`/`Write` over a shared `Stream`, returning `WouldBlock`
+/// `std::io::Read`/`Write` over a shared `OsSocket`, returning `WouldBlock`
 /// instead of waiting. This is what a TLS session runs over: it records which
 /// direction blocked so the caller knows what readiness to wait for.
 ///
@@ -18,7 +18,7 @@ use crate::stream::Stream;
 /// `recv` takes whatever has arrived, and a short `recv` tells that the
 /// socket had nothing more (see [`NonBlocking::may_have_more`]).
 pub struct NonBlocking {
-    pub stream: Arc<Stream>,
+    pub stream: Arc<OsSocket>,
     pub blocked_on: Option<Interest>,
     /// While set (during a handshake), the first bytes read are copied here,
     /// up to `hello::CAPTURE_LIMIT`, to learn the TLS version.
@@ -34,7 +34,7 @@ pub struct NonBlocking {
 const INBUF_SIZE: usize = 17 * 1024;
 
 impl NonBlocking {
-    pub fn new(stream: Arc<Stream>) -> Self {
+    pub fn new(stream: Arc<OsSocket>) -> Self {
         NonBlocking {
             stream,
             blocked_on: None,

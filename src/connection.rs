@@ -28,11 +28,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::address::{Host, Target};
-use crate::connect::{
+use crate::dial::{
     connect, connect_error, connect_tcp, dial, dial_outcome, resolve_name, ConnectOptions,
 };
 use crate::error::SocketErr;
-use crate::stream::Stream;
+use crate::os_socket::OsSocket;
 use crate::tls::{self, TlsConfig, TlsSession, TlsStream};
 
 /// Readiness bits, as reported in `Event::Ready`.
@@ -82,7 +82,7 @@ pub enum WriteOutcome {
 
 /// The established transport.
 pub struct Transport {
-    pub(crate) stream: Arc<Stream>,
+    pub(crate) stream: Arc<OsSocket>,
     pub(crate) tls: Option<Box<TlsStream>>,
     tls_protocol: Option<&'static str>,
     read_eof: bool,
@@ -91,11 +91,11 @@ pub struct Transport {
 }
 
 impl Transport {
-    pub(crate) fn plain(stream: Stream) -> Self {
+    pub(crate) fn plain(stream: OsSocket) -> Self {
         Self::plain_shared(Arc::new(stream))
     }
 
-    fn plain_shared(stream: Arc<Stream>) -> Self {
+    fn plain_shared(stream: Arc<OsSocket>) -> Self {
         Transport {
             stream,
             tls: None,
@@ -105,7 +105,7 @@ impl Transport {
         }
     }
 
-    pub(crate) fn with_tls(stream: Arc<Stream>, session: TlsSession) -> Self {
+    pub(crate) fn with_tls(stream: Arc<OsSocket>, session: TlsSession) -> Self {
         Transport {
             stream,
             tls: Some(Box::new(session.tls)),
@@ -119,7 +119,7 @@ impl Transport {
     /// loop reports its readiness and its traffic no longer wakes the
     /// runtime's thread. The TLS session, if any, moves with it.
     fn deregistered(mut self) -> Result<Transport, SocketErr> {
-        let placeholder = Arc::new(Stream::Moved);
+        let placeholder = Arc::new(OsSocket::Moved);
         if let Some(tls) = self.tls.as_mut() {
             tls.get_mut().stream = placeholder.clone();
         }
@@ -169,7 +169,7 @@ enum State {
     Connecting,
     /// Connecting from the JS thread ([`Conn::dial`]): waiting for writability.
     Dialing {
-        stream: Arc<Stream>,
+        stream: Arc<OsSocket>,
         addr: SocketAddr,
     },
     Open(Transport),
@@ -307,7 +307,7 @@ impl Conn {
     /// asks [`Conn::dial_outcome`].
     fn dial(&self, addr: SocketAddr, opts: &ConnectOptions) -> Result<(), SocketErr> {
         let stream = dial(addr, opts).map_err(|e| connect_error(&e, addr))?;
-        let stream = Arc::new(Stream::StdTcp(stream));
+        let stream = Arc::new(OsSocket::StdTcp(stream));
         {
             let mut state = self.lock();
             if !matches!(*state, State::Connecting) {
@@ -328,7 +328,7 @@ impl Conn {
             return None;
         };
         let outcome = match &**stream {
-            Stream::StdTcp(s) => dial_outcome(s),
+            OsSocket::StdTcp(s) => dial_outcome(s),
             _ => Err(io::Error::from(io::ErrorKind::NotConnected)),
         };
         match outcome {
@@ -447,7 +447,7 @@ impl Conn {
 
     /// The readiness task: waits for whatever the JS thread armed, reports it,
     /// and goes back to sleep until something is armed again.
-    async fn watch_readiness(&self, stream: Arc<Stream>) {
+    async fn watch_readiness(&self, stream: Arc<OsSocket>) {
         loop {
             let armed = self.armed.load(Ordering::Acquire);
             let interest = match (armed & READABLE != 0, armed & WRITABLE != 0) {
@@ -700,7 +700,7 @@ impl Conn {
 
 /// Unread input makes the kernel answer a close with RST instead of a clean
 /// FIN; read away what is already here (bounded) so the close stays graceful.
-pub(crate) fn discard_input(stream: &Stream) {
+pub(crate) fn discard_input(stream: &OsSocket) {
     let mut scratch = [0u8; 16 * 1024];
     for _ in 0..64 {
         match stream.read_raw(&mut scratch) {

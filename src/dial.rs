@@ -12,7 +12,7 @@ use tokio::net::UnixStream;
 
 use crate::address::{Host, Target};
 use crate::error::{dns_code, SocketErr};
-use crate::stream::Stream;
+use crate::os_socket::OsSocket;
 
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
@@ -23,13 +23,13 @@ pub struct ConnectOptions {
 
 /// Connects to `target`, trying every resolved address until one accepts.
 /// The error of the last attempt is reported, as `node:net` does.
-pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Stream, SocketErr> {
+pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<OsSocket, SocketErr> {
     match target {
         Target::Tcp { host, port } => connect_tcp(&resolve(host, *port).await?, opts).await,
         #[cfg(unix)]
         Target::Unix { path } => UnixStream::connect(path)
             .await
-            .map(Stream::Unix)
+            .map(OsSocket::Unix)
             .map_err(|e| SocketErr::from_io(&e, "connect").at(path.clone(), None)),
         #[cfg(not(unix))]
         Target::Unix { path } => Err(SocketErr::other(
@@ -42,10 +42,13 @@ pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Stream, S
 
 /// Connects to the first of `addrs` that accepts (see [`connect_any`]) and
 /// sets the socket options.
-pub async fn connect_tcp(addrs: &[SocketAddr], opts: &ConnectOptions) -> Result<Stream, SocketErr> {
+pub async fn connect_tcp(
+    addrs: &[SocketAddr],
+    opts: &ConnectOptions,
+) -> Result<OsSocket, SocketErr> {
     let s = connect_any(addrs).await?;
     configure(&s, opts).map_err(|e| SocketErr::from_io(&e, "setsockopt"))?;
-    Ok(Stream::Tcp(s))
+    Ok(OsSocket::Tcp(s))
 }
 
 /// How long an attempt runs alone before the next address is tried

@@ -1,6 +1,6 @@
 //! The connected transport and its non-blocking primitives.
 //!
-//! While connecting and during handshakes a `Stream` is a tokio socket, in
+//! While connecting and during handshakes an `OsSocket` is a tokio socket, in
 //! the runtime's reactor. Once open it may leave the reactor (when the JS
 //! thread's event loop watches it). Either way the data path never awaits:
 //! the JS thread calls `try_read`/`try_write` directly (a plain syscall, no
@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
 
-pub enum Stream {
+pub enum OsSocket {
     /// Registered with the runtime's reactor (connecting, handshakes).
     Tcp(TcpStream),
     #[cfg(unix)]
@@ -33,15 +33,15 @@ fn moved() -> io::Error {
     io::Error::from(io::ErrorKind::NotConnected)
 }
 
-impl Stream {
+impl OsSocket {
     /// A non-blocking read: gated by the reactor's readiness while the
     /// socket is registered (so a `WouldBlock` re-arms it), a plain `recv`
     /// once it has left the reactor.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.try_read(buf),
+            OsSocket::Tcp(s) => s.try_read(buf),
             #[cfg(unix)]
-            Stream::Unix(s) => s.try_read(buf),
+            OsSocket::Unix(s) => s.try_read(buf),
             _ => self.read_raw(buf),
         }
     }
@@ -49,30 +49,30 @@ impl Stream {
     /// A non-blocking write; gated like `try_read`.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.try_write(buf),
+            OsSocket::Tcp(s) => s.try_write(buf),
             #[cfg(unix)]
-            Stream::Unix(s) => s.try_write(buf),
+            OsSocket::Unix(s) => s.try_write(buf),
             _ => self.write_raw(buf),
         }
     }
 
     /// Leaves the runtime's reactor; the socket stays open and non-blocking.
-    pub fn deregister(self) -> io::Result<Stream> {
+    pub fn deregister(self) -> io::Result<OsSocket> {
         Ok(match self {
-            Stream::Tcp(s) => Stream::StdTcp(s.into_std()?),
+            OsSocket::Tcp(s) => OsSocket::StdTcp(s.into_std()?),
             #[cfg(unix)]
-            Stream::Unix(s) => Stream::StdUnix(s.into_std()?),
+            OsSocket::Unix(s) => OsSocket::StdUnix(s.into_std()?),
             other => other,
         })
     }
 
     /// Joins the runtime's reactor again (for a handshake). Must be called
     /// from within the runtime.
-    pub fn register(self) -> io::Result<Stream> {
+    pub fn register(self) -> io::Result<OsSocket> {
         Ok(match self {
-            Stream::StdTcp(s) => Stream::Tcp(TcpStream::from_std(s)?),
+            OsSocket::StdTcp(s) => OsSocket::Tcp(TcpStream::from_std(s)?),
             #[cfg(unix)]
-            Stream::StdUnix(s) => Stream::Unix(UnixStream::from_std(s)?),
+            OsSocket::StdUnix(s) => OsSocket::Unix(UnixStream::from_std(s)?),
             other => other,
         })
     }
@@ -92,13 +92,13 @@ impl Stream {
 
     fn sock_ref(&self) -> Option<socket2::SockRef<'_>> {
         Some(match self {
-            Stream::Tcp(s) => socket2::SockRef::from(s),
+            OsSocket::Tcp(s) => socket2::SockRef::from(s),
             #[cfg(unix)]
-            Stream::Unix(s) => socket2::SockRef::from(s),
-            Stream::StdTcp(s) => socket2::SockRef::from(s),
+            OsSocket::Unix(s) => socket2::SockRef::from(s),
+            OsSocket::StdTcp(s) => socket2::SockRef::from(s),
             #[cfg(unix)]
-            Stream::StdUnix(s) => socket2::SockRef::from(s),
-            Stream::Moved => return None,
+            OsSocket::StdUnix(s) => socket2::SockRef::from(s),
+            OsSocket::Moved => return None,
         })
     }
 
@@ -111,9 +111,9 @@ impl Stream {
     /// Waits (on the runtime) until the socket is ready for `interest`.
     pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
         match self {
-            Stream::Tcp(s) => s.ready(interest).await,
+            OsSocket::Tcp(s) => s.ready(interest).await,
             #[cfg(unix)]
-            Stream::Unix(s) => s.ready(interest).await,
+            OsSocket::Unix(s) => s.ready(interest).await,
             _ => Err(io::Error::other(
                 "socket is not registered with the runtime",
             )),
