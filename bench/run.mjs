@@ -177,7 +177,7 @@ async function main () {
         for (const impl of order) {
           const r = await measure(impl, name, port, amount, caFile)
           results[impl].push(r)
-          process.stderr.write(`${name} ${impl}: ${r.failed ? `FAILED ${r.failed}` : `${fmt(r.value)} ${r.unit}, ${fmt(r.maxRssMB)} MB RSS`}\n`)
+          process.stderr.write(`${name} ${impl}: ${r.failed ? `FAILED ${r.failed}` : `${fmt(r.value)} ${r.unit}, CPU ${fmt(r.cpu)} ${r.cpuUnit}, ${fmt(r.maxRssMB)} MB RSS`}\n`)
         }
       }
       const summary = {}
@@ -185,7 +185,13 @@ async function main () {
         const ok = results[impl].filter((r) => !r.failed)
         summary[impl] = ok.length === 0
           ? { failed: results[impl][0].failed }
-          : { value: median(ok.map((r) => r.value)), unit: ok[0].unit, rss: median(ok.map((r) => r.maxRssMB)) }
+          : {
+              value: median(ok.map((r) => r.value)),
+              unit: ok[0].unit,
+              cpu: median(ok.map((r) => r.cpu)),
+              cpuUnit: ok[0].cpuUnit,
+              rss: median(ok.map((r) => r.maxRssMB))
+            }
       }
       const base = summary[baseline]
       for (const impl of impls) {
@@ -194,7 +200,9 @@ async function main () {
         if (!s.failed && !base.failed) {
           ratio = higherIsBetter ? s.value / base.value : base.value / s.value
         }
-        rows.push({ workload: name, impl, ...s, ratio, rssRatio: s.failed || base.failed ? '' : s.rss / base.rss })
+        // CPU per unit of work: lower is better, so the ratio is baseline / ours.
+        const cpuRatio = s.failed || base.failed ? '' : base.cpu / s.cpu
+        rows.push({ workload: name, impl, ...s, ratio, cpuRatio, rssRatio: s.failed || base.failed ? '' : s.rss / base.rss })
       }
     }
   } finally {
@@ -204,15 +212,17 @@ async function main () {
   const lines = [
     `Node ${process.version}, ${os.cpus().length} cores, ${quick ? 'quick run' : 'full run'}, ${new Date().toISOString().slice(0, 10)}.`,
     'Medians of alternating runs; ratio > 1 is better than the node:net / node:tls baseline of the same run',
-    '(for pingpong and connect: baseline time / time). RSS: peak of the measuring process.',
+    '(for pingpong and connect: baseline time / time). CPU: user + system time of the measuring',
+    'process per unit of work (process.cpuUsage()), its ratio baseline CPU / CPU. RSS: peak of the',
+    'measuring process.',
     '',
-    '| workload | implementation | median | ratio | peak RSS (MB) | RSS ratio |',
-    '|---|---|---|---|---|---|'
+    '| workload | implementation | median | ratio | CPU | CPU ratio | peak RSS (MB) | RSS ratio |',
+    '|---|---|---|---|---|---|---|---|'
   ]
   for (const r of rows) {
     lines.push(r.failed
-      ? `| ${TITLE[r.workload]} | ${LABEL[r.impl]} | failed: ${r.failed} | | | |`
-      : `| ${TITLE[r.workload]} | ${LABEL[r.impl]} | ${fmt(r.value)} ${r.unit} | ${fmt(r.ratio)}x | ${fmt(r.rss)} | ${fmt(r.rssRatio)}x |`)
+      ? `| ${TITLE[r.workload]} | ${LABEL[r.impl]} | failed: ${r.failed} | | | | | |`
+      : `| ${TITLE[r.workload]} | ${LABEL[r.impl]} | ${fmt(r.value)} ${r.unit} | ${fmt(r.ratio)}x | ${fmt(r.cpu)} ${r.cpuUnit} | ${fmt(r.cpuRatio)}x | ${fmt(r.rss)} | ${fmt(r.rssRatio)}x |`)
   }
   const table = lines.join('\n') + '\n'
   process.stdout.write('\n' + table)

@@ -15,6 +15,12 @@ const secure = workload.startsWith('tls_')
 const ca = caFile ? (await import('node:fs')).readFileSync(caFile, 'utf8') : undefined
 const MSG = 64
 
+/** CPU time (user + system) of this process since `c0`, in ms. */
+function cpuSince (c0) {
+  const d = process.cpuUsage(c0)
+  return (d.user + d.system) / 1000
+}
+
 // --- stream-based implementations: { readable, writable, close() } ----------
 
 async function openStreams () {
@@ -60,13 +66,15 @@ const streamWorkloads = {
   async download (size) {
     const s = await openStreams()
     const t0 = performance.now()
+    const c0 = process.cpuUsage()
     const w = s.writable.getWriter()
     await w.write(lengthPrefix(size))
     await readN(s.readable.getReader(), size)
     const ms = performance.now() - t0
+    const cpuMs = cpuSince(c0)
     w.releaseLock()
     await s.close()
-    return { value: size / 1e6 / (ms / 1000), unit: 'MB/s' }
+    return { value: size / 1e6 / (ms / 1000), unit: 'MB/s', cpu: (cpuMs * 1000) / (size / 1e6), cpuUnit: 'µs/MB' }
   },
   async upload (size) {
     const s = await openStreams()
@@ -74,6 +82,7 @@ const streamWorkloads = {
     const w = s.writable.getWriter()
     const reader = s.readable.getReader()
     const t0 = performance.now()
+    const c0 = process.cpuUsage()
     for (let sent = 0; sent < size; sent += chunk.length) {
       await w.ready
       w.write(chunk)
@@ -81,8 +90,9 @@ const streamWorkloads = {
     await w.close()
     await readN(reader, 8)
     const ms = performance.now() - t0
+    const cpuMs = cpuSince(c0)
     await s.close()
-    return { value: size / 1e6 / (ms / 1000), unit: 'MB/s' }
+    return { value: size / 1e6 / (ms / 1000), unit: 'MB/s', cpu: (cpuMs * 1000) / (size / 1e6), cpuUnit: 'µs/MB' }
   },
   async pingpong (n) {
     const s = await openStreams()
@@ -90,29 +100,34 @@ const streamWorkloads = {
     const r = s.readable.getReader()
     const msg = Buffer.alloc(MSG, 7)
     const t0 = performance.now()
+    const c0 = process.cpuUsage()
     for (let i = 0; i < n; i++) {
       await w.write(msg)
       await readN(r, MSG)
     }
     const ms = performance.now() - t0
+    const cpuMs = cpuSince(c0)
     w.releaseLock()
     r.releaseLock()
     await s.close()
-    return { value: (ms * 1000) / n, unit: 'µs/op' }
+    return { value: (ms * 1000) / n, unit: 'µs/op', cpu: (cpuMs * 1000) / n, cpuUnit: 'µs/op' }
   },
   async connect (n) {
     const t0 = performance.now()
+    const c0 = process.cpuUsage()
     for (let i = 0; i < n; i++) {
       const s = await openStreams()
       await s.close()
     }
     const ms = performance.now() - t0
-    return { value: (ms * 1000) / n, unit: 'µs/op' }
+    const cpuMs = cpuSince(c0)
+    return { value: (ms * 1000) / n, unit: 'µs/op', cpu: (cpuMs * 1000) / n, cpuUnit: 'µs/op' }
   },
   async concurrent (sockets) {
     const rounds = Number(process.env.BENCH_ROUNDS || 20)
     const msg = Buffer.alloc(1024, 3)
     const t0 = performance.now()
+    const c0 = process.cpuUsage()
     await Promise.all(Array.from({ length: sockets }, async () => {
       const s = await openStreams()
       const w = s.writable.getWriter()
@@ -126,7 +141,8 @@ const streamWorkloads = {
       await s.close()
     }))
     const ms = performance.now() - t0
-    return { value: (sockets * rounds * msg.length * 2) / 1e6 / (ms / 1000), unit: 'MB/s' }
+    const cpuMs = cpuSince(c0)
+    return { value: (sockets * rounds * msg.length * 2) / 1e6 / (ms / 1000), unit: 'MB/s', cpu: (cpuMs * 1000) / ((sockets * rounds * msg.length * 2) / 1e6), cpuUnit: 'µs/MB' }
   }
 }
 
@@ -159,30 +175,35 @@ const rawWorkloads = {
   async download (size) {
     const s = await openRaw()
     const t0 = performance.now()
+    const c0 = process.cpuUsage()
     s.write(lengthPrefix(size))
     await readRaw(s, size)
     const ms = performance.now() - t0
+    const cpuMs = cpuSince(c0)
     s.destroy()
-    return { value: size / 1e6 / (ms / 1000), unit: 'MB/s' }
+    return { value: size / 1e6 / (ms / 1000), unit: 'MB/s', cpu: (cpuMs * 1000) / (size / 1e6), cpuUnit: 'µs/MB' }
   },
   async upload (size) {
     const s = await openRaw()
     const chunk = Buffer.alloc(64 * 1024, 1)
     const done = readRaw(s, 8)
     const t0 = performance.now()
+    const c0 = process.cpuUsage()
     for (let sent = 0; sent < size; sent += chunk.length) {
       if (!s.write(chunk)) await once(s, 'drain')
     }
     s.end()
     await done
     const ms = performance.now() - t0
+    const cpuMs = cpuSince(c0)
     s.destroy()
-    return { value: size / 1e6 / (ms / 1000), unit: 'MB/s' }
+    return { value: size / 1e6 / (ms / 1000), unit: 'MB/s', cpu: (cpuMs * 1000) / (size / 1e6), cpuUnit: 'µs/MB' }
   },
   async pingpong (n) {
     const s = await openRaw()
     const msg = Buffer.alloc(MSG, 7)
     const t0 = performance.now()
+    const c0 = process.cpuUsage()
     await new Promise((resolve, reject) => {
       let i = 0
       let got = 0
@@ -198,11 +219,13 @@ const rawWorkloads = {
       s.write(msg)
     })
     const ms = performance.now() - t0
+    const cpuMs = cpuSince(c0)
     s.destroy()
-    return { value: (ms * 1000) / n, unit: 'µs/op' }
+    return { value: (ms * 1000) / n, unit: 'µs/op', cpu: (cpuMs * 1000) / n, cpuUnit: 'µs/op' }
   },
   async connect (n) {
     const t0 = performance.now()
+    const c0 = process.cpuUsage()
     for (let i = 0; i < n; i++) {
       const s = await openRaw()
       s.end()
@@ -210,12 +233,14 @@ const rawWorkloads = {
       await once(s, 'close')
     }
     const ms = performance.now() - t0
-    return { value: (ms * 1000) / n, unit: 'µs/op' }
+    const cpuMs = cpuSince(c0)
+    return { value: (ms * 1000) / n, unit: 'µs/op', cpu: (cpuMs * 1000) / n, cpuUnit: 'µs/op' }
   },
   async concurrent (sockets) {
     const rounds = Number(process.env.BENCH_ROUNDS || 20)
     const msg = Buffer.alloc(1024, 3)
     const t0 = performance.now()
+    const c0 = process.cpuUsage()
     await Promise.all(Array.from({ length: sockets }, async () => {
       const s = await openRaw()
       for (let i = 0; i < rounds; i++) {
@@ -227,7 +252,8 @@ const rawWorkloads = {
       await once(s, 'close')
     }))
     const ms = performance.now() - t0
-    return { value: (sockets * rounds * msg.length * 2) / 1e6 / (ms / 1000), unit: 'MB/s' }
+    const cpuMs = cpuSince(c0)
+    return { value: (sockets * rounds * msg.length * 2) / 1e6 / (ms / 1000), unit: 'MB/s', cpu: (cpuMs * 1000) / ((sockets * rounds * msg.length * 2) / 1e6), cpuUnit: 'µs/MB' }
   }
 }
 
