@@ -6,9 +6,10 @@
 //! `panic_guard`; `os_socket` (the OS socket); `tls_io`, `connector_cache`,
 //! `identity`, `tls` (TLS I/O and sessions); `dial` (resolution, attempts);
 //! `connection` (the state machine, the read and write paths); `registry`.
-//! Readiness from the event loop is `uv_poll` (FFI, JS thread). This file
-//! converts values, forwards, and still holds the readiness switch and the
-//! STARTTLS upgrade's setup.
+//! Readiness is `readiness` (both modes) over `uv_poll` (FFI, JS thread).
+//! This file converts values and forwards, every call into a connection
+//! through one path that watches what the call armed; it still sets up the
+//! STARTTLS upgrade.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -23,13 +24,13 @@ mod identity;
 pub mod os_socket;
 mod panic_guard;
 pub mod protocol;
+mod readiness;
 mod registry;
 pub mod runtime;
 pub mod tls;
 mod tls_io;
 mod uv_poll;
 
-use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ use crate::connection::{
 };
 use crate::dial::ConnectOptions;
 use crate::error::SocketErr;
+use crate::readiness::Readiness;
 use crate::registry::Registry;
 use crate::tls::{ClientIdentity, TlsConfig, TlsOptions};
 
@@ -223,7 +225,7 @@ fn millis(ms: Option<f64>) -> Option<Duration> {
         .map(|v| Duration::from_micros((v * 1000.0) as u64))
 }
 
-type EventArgs = FnArgs<(u32, u32, Option<EventDetail>)>;
+pub(crate) type EventArgs = FnArgs<(u32, u32, Option<EventDetail>)>;
 type EventFn = ThreadsafeFunction<Event, (), EventArgs, Status, false>;
 
 struct JsSink(EventFn);
@@ -274,98 +276,6 @@ fn new_conn(env: &Env, on_event: &Function<EventArgs, ()>, event_loop: bool) -> 
     let conn = Conn::new(Box::new(JsSink(tsfn)), event_loop);
     registry(env)?.add(&conn);
     Ok(conn)
-}
-
-/// How a socket learns that it may read or write again.
-enum Readiness {
-    /// The runtime's readiness task reports through the event callback.
-    Runtime,
-    /// A libuv poll on the JS thread's loop, made when first needed.
-    EventLoop {
-        /// Dropped on close: it refers to the JS socket, which refers to
-        /// this handle, and V8 cannot collect a cycle through it.
-        callback: RefCell<Option<FunctionRef<EventArgs, ()>>>,
-        poll: RefCell<Option<uv_poll::Poll>>,
-    },
-}
-
-impl Readiness {
-    fn new(on_event: &Function<EventArgs, ()>) -> Result<Self> {
-        if uv_poll::available() {
-            Ok(Readiness::EventLoop {
-                callback: RefCell::new(Some(on_event.create_ref()?)),
-                poll: RefCell::new(None),
-            })
-        } else {
-            Ok(Readiness::Runtime)
-        }
-    }
-
-    fn is_event_loop(&self) -> bool {
-        matches!(self, Readiness::EventLoop { .. })
-    }
-
-    /// Watches what the connection armed during the last call. A poll that
-    /// cannot be made or started is the socket's failure, not a silent wait.
-    #[cfg(unix)]
-    fn watch(&self, env: &Env, conn: &Conn) -> std::result::Result<(), SocketErr> {
-        let Readiness::EventLoop { callback, poll } = self else {
-            return Ok(());
-        };
-        let wanted = conn.take_wanted();
-        if wanted == 0 {
-            return Ok(());
-        }
-        let mut slot = poll.borrow_mut();
-        if slot.is_none() {
-            let callback = callback.borrow();
-            let (Some(callback), Some(fd)) = (callback.as_ref(), conn.raw_fd()) else {
-                return Ok(()); // closed: nothing to watch
-            };
-            let func = callback
-                .borrow_back(env)
-                .map_err(|_| poll_error(uv_poll::PollError::Napi))?;
-            // SAFETY: on the JS thread of `env` (napi methods run there);
-            // `func` belongs to `env`; the descriptor stays open until
-            // `close()` below closes the poll before the socket goes.
-            let made = unsafe { uv_poll::Poll::new(env.raw(), func.raw(), fd) };
-            *slot = Some(made.map_err(poll_error)?);
-        }
-        match slot.as_ref() {
-            Some(p) => p.want(wanted).map_err(poll_error),
-            None => Ok(()),
-        }
-    }
-
-    #[cfg(not(unix))]
-    fn watch(&self, _env: &Env, _conn: &Conn) -> std::result::Result<(), SocketErr> {
-        Ok(())
-    }
-
-    fn close(&self) {
-        if let Readiness::EventLoop { poll, callback } = self {
-            if let Some(p) = poll.borrow_mut().take() {
-                p.close();
-            }
-            drop(callback.borrow_mut().take());
-        }
-    }
-}
-
-/// A poll that could not be made or started, as the socket's error.
-fn poll_error(e: uv_poll::PollError) -> SocketErr {
-    match e {
-        uv_poll::PollError::Uv(code) => {
-            SocketErr::from_io(&std::io::Error::from_raw_os_error(-code), "uv_poll_start")
-        }
-        uv_poll::PollError::Napi => SocketErr::other(
-            "ERR_INTERNAL",
-            "the event loop poll could not be set up (napi)",
-        ),
-        uv_poll::PollError::Unavailable => {
-            SocketErr::other("ERR_INTERNAL", "the event loop poll is unavailable")
-        }
-    }
 }
 
 fn rt() -> Result<tokio::runtime::Handle> {
@@ -433,11 +343,10 @@ impl NativeSocket {
         if self.readiness.is_event_loop() && plan.tls.is_none() {
             if let Target::Tcp { host, port } = plan.target {
                 // As node:net: connecting costs no hop to the runtime's thread.
-                if self.conn.start_direct(&rt()?, host, port, plan.options) {
-                    if let Err(e) = self.readiness.watch(&env, &self.conn) {
-                        self.close();
-                        return Err(socket_error(e));
-                    }
+                let rt = rt()?;
+                if let Err(e) = self.call(&env, |c| c.start_direct(&rt, host, port, plan.options)) {
+                    self.close();
+                    return Err(socket_error(e));
                 }
                 return Ok(true);
             }
@@ -451,13 +360,10 @@ impl NativeSocket {
     /// `Opened` details, or the failure (with a `code`).
     #[napi(catch_unwind)]
     pub fn dial_outcome(&self, env: Env) -> Option<EventDetail> {
-        match self.conn.dial_outcome() {
-            None => match self.readiness.watch(&env, &self.conn) {
-                Ok(()) => None,
-                Err(e) => Some(e.into()),
-            },
-            Some(Ok(info)) => Some(opened_detail(info)),
-            Some(Err(e)) => Some(e.into()),
+        match self.call(&env, |c| c.dial_outcome()) {
+            Ok(None) => None,
+            Ok(Some(Ok(info))) => Some(opened_detail(info)),
+            Ok(Some(Err(e))) | Err(e) => Some(e.into()),
         }
     }
 
@@ -472,24 +378,20 @@ impl NativeSocket {
         // the slice does not outlive the call.
         let buf = unsafe { buf.as_mut() };
         let asked = buf.len();
-        match self.conn.read(buf) {
-            ReadOutcome::Data(n) => {
-                if n < asked {
-                    // Watch for what comes next now, rather than after a
-                    // read that would block (or a call of its own).
-                    self.conn.arm_readable();
-                    if let Err(e) = self.readiness.watch(&env, &self.conn) {
-                        return self.failed(e);
-                    }
-                }
-                i32::try_from(n).unwrap_or(i32::MAX)
+        let outcome = self.call(&env, |c| {
+            let r = c.read(buf);
+            if matches!(r, ReadOutcome::Data(n) if n < asked) {
+                // Watch for what comes next now, rather than after a read
+                // that would block (or a call of its own).
+                c.arm_readable();
             }
-            ReadOutcome::WouldBlock => match self.readiness.watch(&env, &self.conn) {
-                Ok(()) => WOULD_BLOCK,
-                Err(e) => self.failed(e),
-            },
-            ReadOutcome::Eof => READ_EOF,
-            ReadOutcome::Failed(e) => self.failed(e),
+            r
+        });
+        match outcome {
+            Ok(ReadOutcome::Data(n)) => i32::try_from(n).unwrap_or(i32::MAX),
+            Ok(ReadOutcome::WouldBlock) => WOULD_BLOCK,
+            Ok(ReadOutcome::Eof) => READ_EOF,
+            Ok(ReadOutcome::Failed(e)) | Err(e) => self.failed(e),
         }
     }
 
@@ -497,16 +399,9 @@ impl NativeSocket {
     /// writability armed), or -3 (failed: see `takeError`).
     #[napi(catch_unwind)]
     pub fn write(&self, env: Env, data: &[u8]) -> i32 {
-        match self.conn.write(data) {
-            WriteOutcome::Wrote(n) => {
-                if n < data.len() {
-                    if let Err(e) = self.readiness.watch(&env, &self.conn) {
-                        return self.failed(e);
-                    }
-                }
-                i32::try_from(n).unwrap_or(i32::MAX)
-            }
-            WriteOutcome::Failed(e) => self.failed(e),
+        match self.call(&env, |c| c.write(data)) {
+            Ok(WriteOutcome::Wrote(n)) => i32::try_from(n).unwrap_or(i32::MAX),
+            Ok(WriteOutcome::Failed(e)) | Err(e) => self.failed(e),
         }
     }
 
@@ -514,13 +409,10 @@ impl NativeSocket {
     /// armed, call again), -3 failed.
     #[napi(catch_unwind)]
     pub fn shutdown(&self, env: Env) -> i32 {
-        match self.conn.shutdown_write() {
-            Ok(true) => 1,
-            Ok(false) => match self.readiness.watch(&env, &self.conn) {
-                Ok(()) => 0,
-                Err(e) => self.failed(e),
-            },
-            Err(e) => self.failed(e),
+        match self.call(&env, |c| c.shutdown_write()) {
+            Ok(Ok(true)) => 1,
+            Ok(Ok(false)) => 0,
+            Ok(Err(e)) | Err(e) => self.failed(e),
         }
     }
 
@@ -594,6 +486,18 @@ impl NativeSocket {
             readiness,
             last_error: Mutex::new(None),
         })
+    }
+
+    /// Every call into the connection: runs `f`, then watches whatever it
+    /// armed. A watch that fails is the call's failure.
+    fn call<T>(
+        &self,
+        env: &Env,
+        f: impl FnOnce(&Arc<Conn>) -> T,
+    ) -> std::result::Result<T, SocketErr> {
+        let r = f(&self.conn);
+        self.readiness.watch(env, &self.conn)?;
+        Ok(r)
     }
 
     fn failed(&self, e: SocketErr) -> i32 {
