@@ -16,7 +16,7 @@
 //! Events reach the JS thread through an [`EventSink`], in order.
 
 use std::future::Future;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,21 +33,12 @@ use crate::dial::{
 };
 use crate::error::SocketErr;
 use crate::os_socket::OsSocket;
-use crate::tls::{self, TlsConfig, TlsSession, TlsStream};
+use crate::tls::{self, TlsConfig};
 
 /// Readiness bits, as reported in `Event::Ready`.
 pub use crate::protocol::{READABLE, WRITABLE};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SocketInfo {
-    pub remote_address: String,
-    pub local_address: String,
-    pub alpn: Option<String>,
-    /// TLS only: the negotiated version (`TLSv1.3`, ...), when known.
-    pub tls_protocol: Option<&'static str>,
-    /// TLS only: the server's certificate, DER.
-    pub peer_certificate: Option<Vec<u8>>,
-}
+pub(crate) use crate::transport::discard_input;
+pub use crate::transport::{ReadOutcome, SocketInfo, Transport, WriteOutcome};
 
 #[derive(Debug)]
 pub enum Event {
@@ -61,108 +52,6 @@ pub enum Event {
 
 pub trait EventSink: Send + Sync + 'static {
     fn emit(&self, event: Event);
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum ReadOutcome {
-    Data(usize),
-    /// Nothing to read now; readiness is armed and will be reported.
-    WouldBlock,
-    Eof,
-    Failed(SocketErr),
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum WriteOutcome {
-    /// This many bytes were taken. Fewer than offered means the socket is full:
-    /// writability is armed and will be reported.
-    Wrote(usize),
-    Failed(SocketErr),
-}
-
-/// The established transport.
-pub struct Transport {
-    pub(crate) stream: Arc<OsSocket>,
-    pub(crate) tls: Option<Box<TlsStream>>,
-    tls_protocol: Option<&'static str>,
-    read_eof: bool,
-    /// An error met after data was already returned, kept for the next read.
-    read_error: Option<SocketErr>,
-}
-
-impl Transport {
-    pub(crate) fn plain(stream: OsSocket) -> Self {
-        Self::plain_shared(Arc::new(stream))
-    }
-
-    fn plain_shared(stream: Arc<OsSocket>) -> Self {
-        Transport {
-            stream,
-            tls: None,
-            tls_protocol: None,
-            read_eof: false,
-            read_error: None,
-        }
-    }
-
-    pub(crate) fn with_tls(stream: Arc<OsSocket>, session: TlsSession) -> Self {
-        Transport {
-            stream,
-            tls: Some(Box::new(session.tls)),
-            tls_protocol: session.protocol,
-            read_eof: false,
-            read_error: None,
-        }
-    }
-
-    /// Takes the socket out of the runtime's reactor: from now on the event
-    /// loop reports its readiness and its traffic no longer wakes the
-    /// runtime's thread. The TLS session, if any, moves with it.
-    fn deregistered(mut self) -> Result<Transport, SocketErr> {
-        let placeholder = Arc::new(OsSocket::Moved);
-        if let Some(tls) = self.tls.as_mut() {
-            tls.get_mut().stream = placeholder.clone();
-        }
-        let shared = std::mem::replace(&mut self.stream, placeholder);
-        // Nothing else holds the stream once connecting or the handshake is
-        // over; if something did, its reads would still be gated by a reactor
-        // that no longer reports, so that is an error, not a fallback.
-        let stream = Arc::try_unwrap(shared)
-            .map_err(|_| SocketErr::other("EBUSY", "the socket is still in use by the runtime"))?
-            .deregister()
-            .map_err(|e| SocketErr::from_io(&e, "epoll_ctl"))?;
-        let stream = Arc::new(stream);
-        if let Some(tls) = self.tls.as_mut() {
-            tls.get_mut().stream = stream.clone();
-        }
-        self.stream = stream;
-        Ok(self)
-    }
-
-    fn info(&self) -> SocketInfo {
-        let (remote_address, local_address) = self.stream.addresses();
-        SocketInfo {
-            remote_address,
-            local_address,
-            alpn: self.tls.as_ref().and_then(|t| tls::alpn(t)),
-            tls_protocol: self.tls_protocol,
-            peer_certificate: self.tls.as_ref().and_then(|t| tls::peer_certificate(t)),
-        }
-    }
-
-    /// The interest a TLS session blocked on (it may need to write to read).
-    fn blocked_on(&self, default: Interest) -> Interest {
-        self.tls
-            .as_ref()
-            .and_then(|t| t.get_ref().blocked_on)
-            .unwrap_or(default)
-    }
-
-    fn clear_blocked(&mut self) {
-        if let Some(t) = self.tls.as_mut() {
-            t.get_mut().blocked_on = None;
-        }
-    }
 }
 
 enum State {
@@ -527,132 +416,38 @@ impl Conn {
         }
     }
 
+    /// Runs `f` on the open transport (`closed` otherwise) and arms what it
+    /// would block on: the one place where a blocked call arms readiness.
+    fn on_transport<T>(
+        &self,
+        closed: T,
+        f: impl FnOnce(&mut Transport) -> (T, Option<Interest>),
+    ) -> T {
+        let (outcome, blocked) = match &mut *self.lock() {
+            State::Open(t) => f(t),
+            _ => (closed, None),
+        };
+        if let Some(interest) = blocked {
+            self.arm(interest);
+        }
+        outcome
+    }
+
     /// Reads what is available into `buf`, without waiting.
     pub fn read(&self, buf: &mut [u8]) -> ReadOutcome {
-        let mut state = self.lock();
-        let State::Open(t) = &mut *state else {
-            return ReadOutcome::Eof;
-        };
-        if let Some(e) = t.read_error.take() {
-            return ReadOutcome::Failed(e);
-        }
-        if t.read_eof {
-            return ReadOutcome::Eof;
-        }
-        if buf.is_empty() {
-            return ReadOutcome::Data(0);
-        }
-        let mut filled = 0;
-        loop {
-            t.clear_blocked();
-            let r = match t.tls.as_mut() {
-                Some(tls) => tls.read(&mut buf[filled..]),
-                None => t.stream.try_read(&mut buf[filled..]),
-            };
-            match r {
-                Ok(0) => {
-                    t.read_eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    filled += n;
-                    // A short plain read means the socket buffer is empty now.
-                    // TLS returns a record at a time: go on while the session
-                    // or the socket may hold more, so that a short read means
-                    // the same there (and no read that would block is tried).
-                    let more = t.tls.as_ref().is_some_and(|tls| {
-                        tls.buffered_read_size().map_or(true, |b| b > 0)
-                            || tls.get_ref().may_have_more()
-                    });
-                    if filled == buf.len() || !more {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if filled > 0 {
-                        break;
-                    }
-                    let interest = t.blocked_on(Interest::READABLE);
-                    drop(state);
-                    self.arm(interest);
-                    return ReadOutcome::WouldBlock;
-                }
-                Err(e) if t.tls.is_some() && tls::is_truncation(&e) => {
-                    t.read_eof = true;
-                    break;
-                }
-                Err(e) => {
-                    let err = tls::read_error(&e);
-                    if filled > 0 {
-                        t.read_error = Some(err);
-                        break;
-                    }
-                    return ReadOutcome::Failed(err);
-                }
-            }
-        }
-        if filled > 0 {
-            ReadOutcome::Data(filled)
-        } else {
-            ReadOutcome::Eof
-        }
+        self.on_transport(ReadOutcome::Eof, |t| t.read(buf))
     }
 
     /// Writes as much of `data` as the socket takes now, without waiting.
     pub fn write(&self, data: &[u8]) -> WriteOutcome {
-        let mut state = self.lock();
-        let State::Open(t) = &mut *state else {
-            return WriteOutcome::Failed(SocketErr::sys("EPIPE", "write"));
-        };
-        let mut written = 0;
-        while written < data.len() {
-            t.clear_blocked();
-            let r = match t.tls.as_mut() {
-                Some(tls) => tls.write(&data[written..]),
-                None => t.stream.try_write(&data[written..]),
-            };
-            match r {
-                Ok(0) => return WriteOutcome::Failed(SocketErr::sys("EPIPE", "write")),
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let interest = t.blocked_on(Interest::WRITABLE);
-                    drop(state);
-                    self.arm(interest);
-                    return WriteOutcome::Wrote(written);
-                }
-                Err(e) => return WriteOutcome::Failed(tls::write_error(&e)),
-            }
-        }
-        WriteOutcome::Wrote(written)
+        let closed = WriteOutcome::Failed(SocketErr::sys("EPIPE", "write"));
+        self.on_transport(closed, |t| t.write(data))
     }
 
     /// Ends our sending side (TLS close_notify, then FIN). `Ok(false)` means
     /// the socket was full: writability is armed, call again when ready.
     pub fn shutdown_write(&self) -> Result<bool, SocketErr> {
-        let mut state = self.lock();
-        let State::Open(t) = &mut *state else {
-            return Ok(true);
-        };
-        if let Some(tls) = t.tls.as_mut() {
-            tls.get_mut().blocked_on = None;
-            match tls.shutdown() {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let interest = t.blocked_on(Interest::WRITABLE);
-                    drop(state);
-                    self.arm(interest);
-                    return Ok(false);
-                }
-                // The peer may have gone already; FIN below still applies.
-                Err(_) => {}
-            }
-        }
-        t.stream
-            .shutdown_write()
-            .map(|_| true)
-            .map_err(|e| SocketErr::from_io(&e, "shutdown"))
+        self.on_transport(Ok(true), Transport::shutdown_write)
     }
 
     /// Closes the connection (or cancels the attempt) and releases everything:
@@ -698,18 +493,6 @@ impl Conn {
     }
 }
 
-/// Unread input makes the kernel answer a close with RST instead of a clean
-/// FIN; read away what is already here (bounded) so the close stays graceful.
-pub(crate) fn discard_input(stream: &OsSocket) {
-    let mut scratch = [0u8; 16 * 1024];
-    for _ in 0..64 {
-        match stream.read_raw(&mut scratch) {
-            Ok(n) if n > 0 => continue,
-            _ => break,
-        }
-    }
-}
-
 fn timeout_error(target: &Target) -> SocketErr {
     let e = SocketErr::sys("ETIMEDOUT", "connect");
     match target {
@@ -724,6 +507,7 @@ mod tests {
     //! real loopback sockets, the addon's runtime.
 
     use super::*;
+    use std::io::{Read as _, Write as _};
     use std::sync::mpsc;
 
     struct RecordingSink(Mutex<mpsc::Sender<Event>>);

@@ -29,6 +29,7 @@ mod registry;
 pub mod runtime;
 pub mod tls;
 mod tls_io;
+pub mod transport;
 mod uv_poll;
 
 use std::sync::{Arc, Mutex};
