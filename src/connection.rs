@@ -119,6 +119,22 @@ impl Conn {
         drop(sink);
     }
 
+    /// Starts connecting. With event-loop readiness a plain TCP connection
+    /// is made outside the runtime, as `node:net` makes it (no hop to the
+    /// runtime's thread; see [`Conn::start_direct`]): then `true`, and the
+    /// caller keeps the connect timeout. Otherwise the runtime connects (and
+    /// handshakes), within the plan's timeout: `false`.
+    pub fn connect(self: &Arc<Self>, rt: &Handle, plan: ConnectPlan) -> bool {
+        if self.event_loop_readiness && plan.tls.is_none() {
+            if let Target::Tcp { host, port } = plan.target {
+                self.start_direct(rt, host, port, plan.options);
+                return true;
+            }
+        }
+        self.start(rt, plan);
+        false
+    }
+
     /// Starts connecting on the runtime; the outcome arrives as an event.
     pub fn start(self: &Arc<Self>, rt: &Handle, plan: ConnectPlan) {
         let deadline = plan.timeout.map(|t| (t, timeout_error(&plan.target)));
@@ -242,13 +258,31 @@ impl Conn {
         }
     }
 
-    /// Takes over an already established transport (after a STARTTLS upgrade).
-    pub(crate) fn start_upgrade(
+    /// STARTTLS: takes over the plain transport of another connection (see
+    /// [`Conn::take_transport`]) and runs the TLS handshake over it.
+    pub fn start_upgrade(
         self: &Arc<Self>,
         rt: &Handle,
-        upgrade: impl Future<Output = Result<Transport, SocketErr>> + Send + 'static,
+        plain: Transport,
+        config: TlsConfig,
         timeout: Option<Duration>,
     ) {
+        let stream = plain.stream.clone();
+        drop(plain);
+        let upgrade = async move {
+            // What the peer sent after its go-ahead and before our ClientHello
+            // must never reach the application.
+            discard_input(&stream);
+            // The handshake waits on the runtime: the socket joins its
+            // reactor again, which needs it unshared.
+            let socket = Arc::try_unwrap(stream)
+                .map_err(|_| SocketErr::other("EBUSY", "the socket is still in use"))?
+                .register()
+                .map_err(|e| SocketErr::from_io(&e, "epoll_ctl"))?;
+            let stream = Arc::new(socket);
+            let session = tls::handshake(stream.clone(), &config).await?;
+            Ok(Transport::with_tls(stream, session))
+        };
         let deadline =
             timeout.map(|t| (t, SocketErr::other("ETIMEDOUT", "TLS handshake timed out")));
         self.establish(rt, upgrade, deadline);

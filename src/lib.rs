@@ -8,8 +8,8 @@
 //! `connection` (the state machine, the read and write paths); `registry`.
 //! Readiness is `readiness` (both modes) over `uv_poll` (FFI, JS thread).
 //! This file converts values and forwards, every call into a connection
-//! through one path that watches what the call armed; it still sets up the
-//! STARTTLS upgrade.
+//! through one path that watches what the call armed; the decisions (how to
+//! connect, the STARTTLS upgrade) are the connection's.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -341,19 +341,14 @@ impl NativeSocket {
             timeout: millis(options.connect_timeout),
             tls,
         };
-        if self.readiness.is_event_loop() && plan.tls.is_none() {
-            if let Target::Tcp { host, port } = plan.target {
-                // As node:net: connecting costs no hop to the runtime's thread.
-                let rt = rt()?;
-                if let Err(e) = self.call(&env, |c| c.start_direct(&rt, host, port, plan.options)) {
-                    self.close();
-                    return Err(socket_error(e));
-                }
-                return Ok(true);
+        let rt = rt()?;
+        match self.call(&env, |c| c.connect(&rt, plan)) {
+            Ok(direct) => Ok(direct),
+            Err(e) => {
+                self.close();
+                Err(socket_error(e))
             }
         }
-        self.conn.start(&rt()?, plan);
-        Ok(false)
     }
 
     /// After writability was reported while connecting directly: `null`
@@ -461,27 +456,7 @@ impl NativeSocket {
         })?;
         let readiness = Readiness::new(&on_event)?;
         let conn = new_conn(&env, &on_event, readiness.is_event_loop())?;
-        let stream = transport.stream.clone();
-        drop(transport);
-        conn.start_upgrade(
-            &rt()?,
-            async move {
-                // What the peer sent after its go-ahead and before our ClientHello
-                // must never reach the application.
-                connection::discard_input(&stream);
-                // The handshake waits on the runtime: join its reactor again.
-                let stream = match Arc::try_unwrap(stream) {
-                    Ok(s) => Arc::new(
-                        s.register()
-                            .map_err(|e| SocketErr::from_io(&e, "epoll_ctl"))?,
-                    ),
-                    Err(shared) => shared,
-                };
-                let session = tls::handshake(stream.clone(), &config).await?;
-                Ok(connection::Transport::with_tls(stream, session))
-            },
-            millis(connect_timeout),
-        );
+        conn.start_upgrade(&rt()?, transport, config, millis(connect_timeout));
         Ok(NativeSocket {
             conn,
             readiness,
