@@ -26,9 +26,10 @@ function loadBinding () {
   }
 }
 
-// Bun loads Node-API addons and exports libuv's functions, but as stubs
-// that abort the process: there readiness must come from the addon's runtime.
-if (process.versions.bun) binding.useRuntimeReadiness()
+// Bun and Deno load Node-API addons and export libuv's functions, but not
+// libuv: Bun's abort the process, Deno's poll handles never report (reads
+// wait forever). There readiness comes from the addon's runtime.
+if (process.versions.bun || typeof globalThis.Deno !== 'undefined') binding.useRuntimeReadiness()
 
 const {
   evOpened: EV_OPENED, evFailed: EV_FAILED, evReady: EV_READY,

@@ -1,9 +1,10 @@
 // The same checks under any runtime that runs this package's native entry
-// (Node, Bun): connect by IP and by name, an echo with a checksum, writes
+// (Node, Bun, Deno): connect by IP and by name, an echo with a checksum, writes
 // before open, the peer's FIN, close(), TLS with a CA made now, startTls(),
 // SocketError codes for a refusal and a bad certificate. Prints "ok" and
 // exits 0, or throws.
-//   bun __test__/runtimes/smoke.mjs        node __test__/runtimes/smoke.mjs
+//   node __test__/runtimes/smoke.mjs      bun __test__/runtimes/smoke.mjs
+//   deno run --allow-ffi --allow-net --allow-read --allow-env __test__/runtimes/smoke.mjs
 
 import net from 'node:net'
 import tls from 'node:tls'
