@@ -465,13 +465,15 @@ impl NativeSocket {
     }
 
     /// Every call into the connection: runs `f`, then watches whatever it
-    /// armed. A watch that fails is the call's failure.
+    /// armed. A watch that fails, or a panic in `f`, is the call's failure
+    /// (so it reaches JS as this socket's `SocketError`, code `ERR_INTERNAL`
+    /// for a panic).
     fn call<T>(
         &self,
         env: &Env,
         f: impl FnOnce(&Arc<Conn>) -> T,
     ) -> std::result::Result<T, SocketErr> {
-        let r = f(&self.conn);
+        let r = panic_guard::catch_sync(|| f(&self.conn))?;
         self.readiness.watch(env, &self.conn)?;
         Ok(r)
     }
