@@ -62,12 +62,18 @@ impl<T: Clone> ConnectorCache<T> {
     }
 }
 
-/// Builds a cache key from parts; each is length-prefixed, so no two
-/// different lists of parts give the same key.
+/// Builds a cache key from parts; each is length-prefixed, and lists are
+/// preceded by their length ([`KeyBuilder::count`]), so no two different
+/// configurations give the same key.
 #[derive(Default)]
 pub struct KeyBuilder(Vec<u8>);
 
 impl KeyBuilder {
+    /// How many parts of a list follow.
+    pub fn count(&mut self, n: usize) -> &mut Self {
+        self.part(&(n as u64).to_le_bytes())
+    }
+
     pub fn part(&mut self, bytes: &[u8]) -> &mut Self {
         self.0
             .extend_from_slice(&(bytes.len() as u64).to_le_bytes());

@@ -98,13 +98,13 @@ fn cache_key(opts: &TlsOptions) -> Vec<u8> {
     let mut k = KeyBuilder::default();
     match &opts.ca {
         Some(ca) => {
-            k.part(b"ca");
+            k.part(b"ca").count(ca.len());
             for pem in ca {
                 k.part(pem);
             }
         }
         None => {
-            k.part(b"system roots");
+            k.part(b"system roots").count(opts.extra_ca.len());
             for pem in &opts.extra_ca {
                 k.part(pem);
             }
@@ -125,7 +125,8 @@ fn cache_key(opts: &TlsOptions) -> Vec<u8> {
                 .map_or(b"\xff-none" as &[u8], str::as_bytes),
         ),
     };
-    k.part(&[opts.reject_unauthorized as u8, sni(opts) as u8]);
+    k.part(&[opts.reject_unauthorized as u8, sni(opts) as u8])
+        .count(opts.alpn.len());
     for p in &opts.alpn {
         k.part(p.as_bytes());
     }
