@@ -1,5 +1,7 @@
 'use strict'
 
+// What the writable accepts, as bytes.
+
 const { SocketError } = require('./errors')
 
 const encoder = new TextEncoder()

@@ -1,5 +1,8 @@
 'use strict'
 
+// Promises settled from outside, marked handled so that a failure nobody
+// observes never becomes an unhandledRejection.
+
 function handled (promise) {
   promise.catch(() => {})
   return promise

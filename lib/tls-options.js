@@ -1,5 +1,9 @@
 'use strict'
 
+// TLS options with Node's names: which are picked, how PEM, ALPN and the
+// server name are read, and what the environment adds (NODE_EXTRA_CA_CERTS,
+// NODE_TLS_REJECT_UNAUTHORIZED).
+
 const fs = require('node:fs')
 const { SocketError, invalidArg } = require('./errors')
 
