@@ -273,13 +273,20 @@ impl Conn {
             // What the peer sent after its go-ahead and before our ClientHello
             // must never reach the application.
             discard_input(&stream);
-            // The handshake waits on the runtime: the socket joins its
-            // reactor again, which needs it unshared.
-            let socket = Arc::try_unwrap(stream)
-                .map_err(|_| SocketErr::other("EBUSY", "the socket is still in use"))?
-                .register()
-                .map_err(|e| SocketErr::from_io(&e, "epoll_ctl"))?;
-            let stream = Arc::new(socket);
+            // The handshake waits on the runtime's reactor. A socket that
+            // left it (event-loop readiness) joins it again, which needs it
+            // unshared; one that never left it (runtime readiness) may still
+            // be held for a moment by the old connection's readiness task,
+            // which ends on its own, and is used as it is.
+            let stream = match Arc::try_unwrap(stream) {
+                Ok(socket) => Arc::new(
+                    socket
+                        .register()
+                        .map_err(|e| SocketErr::from_io(&e, "epoll_ctl"))?,
+                ),
+                Err(shared) if shared.is_registered() => shared,
+                Err(_) => return Err(SocketErr::other("EBUSY", "the socket is still in use")),
+            };
             let session = tls::handshake(stream.clone(), &config).await?;
             Ok(Transport::with_tls(stream, session))
         };

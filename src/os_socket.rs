@@ -66,6 +66,16 @@ impl OsSocket {
         })
     }
 
+    /// Whether the socket is in the runtime's reactor.
+    pub fn is_registered(&self) -> bool {
+        match self {
+            OsSocket::Tcp(_) => true,
+            #[cfg(unix)]
+            OsSocket::Unix(_) => true,
+            _ => false,
+        }
+    }
+
     /// Joins the runtime's reactor again (for a handshake). Must be called
     /// from within the runtime.
     pub fn register(self) -> io::Result<OsSocket> {
