@@ -278,7 +278,40 @@ function openFds () {
   }
 }
 
+/**
+ * A small seeded generator (mulberry32), so that a failing generated-input
+ * run can be replayed from its printed seed.
+ */
+function generator (seed) {
+  let a = seed >>> 0
+  const next = () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return {
+    next,
+    int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)),
+    pick: (list) => list[Math.floor(next() * list.length)]
+  }
+}
+
+/** A server whose connections read nothing until `peer.resume()`; resolves to { srv, peer() }. */
+async function pausedPeer () {
+  let resolvePeer
+  const peer = new Promise((resolve) => { resolvePeer = resolve })
+  const srv = await listen((sock) => {
+    sock.pause()
+    resolvePeer(sock)
+  })
+  return { srv, peer }
+}
+
 module.exports = {
+  generator,
+  pausedPeer,
   listen,
   listenUnix,
   echo,

@@ -11,24 +11,12 @@ const crypto = require('node:crypto')
 const { connect } = require('sockets-api')
 const { faultProxy } = require('./fault-proxy')
 const { certs } = require('./certs')
-const { listen, listenTls, sha256, within, echoThrough } = require('./helpers')
+const { listen, listenTls, sha256, within, echoThrough, generator } = require('./helpers')
 
 const C = certs()
 const SEED = Number(process.env.PROPERTY_SEED || crypto.randomInt(2 ** 31))
 const CASES = 10 // per combination of transport and reader
 
-/** A small seeded generator (mulberry32), so a failing run can be replayed. */
-function generator (seed) {
-  let a = seed >>> 0
-  const next = () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return { next, int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)) }
-}
 
 /** Sizes that matter: empty, tiny, around buffer sizes, and anything up to 4 MiB. */
 function pickSize (rng) {

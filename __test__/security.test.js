@@ -11,7 +11,7 @@ const tls = require('node:tls')
 const crypto = require('node:crypto')
 const { connect, SocketError } = require('sockets-api')
 const { certs } = require('./certs')
-const { listen, listenUnix, listenTls, readAll, within, runScript, sha256 } = require('./helpers')
+const { listen, listenUnix, listenTls, readAll, within, runScript, sha256, pausedPeer } = require('./helpers')
 
 const C = certs()
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -235,11 +235,11 @@ test('closeTimeout and connectTimeout of 2^31 ms or more are clamped, not fired 
 
 test('write(32 MB) then close() in the same turn: the write resolves only once the socket took its bytes', async (t) => {
   const payload = crypto.randomBytes(32 * 1024 * 1024)
-  let peer
-  const srv = await listen((sock) => { peer = sock; sock.pause() })
+  const { srv, peer: accepted } = await pausedPeer()
   t.after(() => srv.close())
   const socket = connect(`127.0.0.1:${srv.port}`)
   await socket.opened
+  const peer = await accepted
   const w = socket.writable.getWriter()
   let written = false
   const write = w.write(payload).then(() => { written = true })
@@ -255,11 +255,11 @@ test('write(32 MB) then close() in the same turn: the write resolves only once t
 })
 
 test('a write being flushed by close() rejects when the peer resets before taking it', async (t) => {
-  let peer
-  const srv = await listen((sock) => { peer = sock; sock.pause() })
+  const { srv, peer: accepted } = await pausedPeer()
   t.after(() => srv.close())
   const socket = connect(`127.0.0.1:${srv.port}`)
   await socket.opened
+  const peer = await accepted
   const w = socket.writable.getWriter()
   const write = w.write(crypto.randomBytes(32 * 1024 * 1024))
   socket.close().catch(() => {})

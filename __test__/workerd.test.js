@@ -15,12 +15,11 @@ const path = require('node:path')
 const net = require('node:net')
 const tls = require('node:tls')
 const http = require('node:http')
-const { spawn } = require('node:child_process')
 const { pathToFileURL } = require('node:url')
-const workerdBinary = require('workerd').default
 const { connect } = require('sockets-api')
 const { certs } = require('./certs')
-const { closedPort, freePort } = require('./helpers')
+const { closedPort } = require('./helpers')
+const { startWorkerd } = require('./workerd')
 
 const C = certs()
 // Both sides trust the test CA as their roots: workerd through its network
@@ -70,46 +69,15 @@ async function peers () {
   return { ports, close }
 }
 
-async function startWorkerd (t) {
+async function runInWorkerd (t) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sockets-api-workerd-'))
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
   for (const f of ['worker.mjs', 'scenarios.mjs']) fs.copyFileSync(path.join(here, f), path.join(dir, f))
-  fs.writeFileSync(path.join(dir, 'ca.pem'), C.ca)
-  const port = await freePort()
-  fs.writeFileSync(path.join(dir, 'config.capnp'), `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .worker),
-    (name = "loopback", network = (allow = ["local"], tlsOptions = (trustedCertificates = [embed "ca.pem"]))),
-  ],
-  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
-);
-const worker :Workerd.Worker = (
-  modules = [
-    (name = "worker.mjs", esModule = embed "worker.mjs"),
-    (name = "scenarios.mjs", esModule = embed "scenarios.mjs"),
-  ],
-  compatibilityDate = "2024-09-23",
-  globalOutbound = "loopback",
-);
-`)
-  const child = spawn(workerdBinary, ['serve', 'config.capnp'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  child.stderr.on('data', (d) => { stderr += d })
-  t.after(() => child.kill('SIGKILL'))
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null || i > 100) throw new Error(`workerd did not start: ${stderr}`)
-    const up = await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) })
-      s.on('error', () => resolve(false))
-    })
-    if (up) break
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+  const workerd = await startWorkerd(t, dir, ['worker.mjs', 'scenarios.mjs'], C.ca)
   return async (scenario, ports) => {
-    const url = `http://127.0.0.1:${port}/?scenario=${encodeURIComponent(scenario)}&ports=${encodeURIComponent(JSON.stringify(ports))}`
+    const url = `${workerd.url}?scenario=${encodeURIComponent(scenario)}&ports=${encodeURIComponent(JSON.stringify(ports))}`
     const body = await (await fetch(url, { signal: AbortSignal.timeout(30000) })).json()
-    if (body.failed) throw new Error(`in workerd: ${body.failed}\n${stderr}`)
+    if (body.failed) throw new Error(`in workerd: ${body.failed}\n${workerd.stderr()}`)
     return body.observed
   }
 }
@@ -118,7 +86,7 @@ test('workerd and sockets-api behave alike, or differ only as listed', { timeout
   const { scenarios } = await import(pathToFileURL(path.join(here, 'scenarios.mjs')).href)
   const { ports, close } = await peers()
   t.after(close)
-  const inWorkerd = await startWorkerd(t)
+  const inWorkerd = await runInWorkerd(t)
   // Every listed difference belongs to a scenario.
   for (const name of Object.keys(differences)) assert.ok(scenarios[name], `differences.json lists an unknown scenario: ${name}`)
   // SOCKETS_API_DIFF_DUMP=file writes every pair of observations there, to

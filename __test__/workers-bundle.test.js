@@ -10,11 +10,10 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
 const esbuild = require('esbuild')
-const workerdBinary = require('workerd').default
 const { certs } = require('./certs')
-const { listen, listenTls, closedPort, freePort, within } = require('./helpers')
+const { listen, listenTls, closedPort, within } = require('./helpers')
+const { startWorkerd } = require('./workerd')
 
 const C = certs()
 const root = path.join(__dirname, '..')
@@ -44,36 +43,6 @@ async function bundle (dir) {
   return fs.readFileSync(outfile, 'utf8')
 }
 
-function config (port) {
-  return `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .worker),
-    (name = "loopback", network = (allow = ["local"], tlsOptions = (trustedCertificates = [embed "ca.pem"]))),
-  ],
-  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
-);
-const worker :Workerd.Worker = (
-  modules = [ (name = "worker.js", esModule = embed "worker.js") ],
-  compatibilityDate = "2024-09-23",
-  globalOutbound = "loopback",
-);
-`
-}
-
-async function waitForHttp (port, child) {
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`workerd exited with ${child.exitCode}`)
-    try {
-      await fetch(`http://127.0.0.1:${port}/health-check-never-connects`, { method: 'HEAD', signal: AbortSignal.timeout(500) })
-      return
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
-  throw new Error('workerd did not start')
-}
-
 test('a library importing sockets-api, bundled for Workers, runs in workerd on the runtime\'s own connect()', { timeout: 60000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sockets-api-workers-'))
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -88,18 +57,11 @@ test('a library importing sockets-api, bundled for Workers, runs in workerd on t
   t.after(() => secure.close())
   const refused = await closedPort()
 
-  fs.writeFileSync(path.join(dir, 'ca.pem'), C.ca)
-  const port = await freePort()
-  fs.writeFileSync(path.join(dir, 'config.capnp'), config(port))
-  let stderr = ''
-  const child = spawn(workerdBinary, ['serve', 'config.capnp'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
-  child.stderr.on('data', (d) => { stderr += d })
-  t.after(() => child.kill('SIGKILL'))
-  await waitForHttp(port, child)
+  const workerd = await startWorkerd(t, dir, ['worker.js'], C.ca)
 
-  const res = await within(fetch(`http://127.0.0.1:${port}/?port=${plain.port}&tls=${secure.port}&refused=${refused}`), 30000, 'the worker')
+  const res = await within(fetch(`${workerd.url}?port=${plain.port}&tls=${secure.port}&refused=${refused}`), 30000, 'the worker')
   const text = await res.text()
-  assert.equal(res.status, 200, `${text}\n${stderr}`)
+  assert.equal(res.status, 200, `${text}\n${workerd.stderr()}`)
   const out = JSON.parse(text)
   assert.equal(out.plain.got, 'plain hello')
   assert.equal(out.byObject.got, 'object hello')
