@@ -1,0 +1,305 @@
+'use strict'
+
+// The writable's underlying sink: captures each chunk at writer.write(),
+// writes it to the native socket as far as the socket takes it and the rest
+// as the socket drains, and ends the writing half (the flush of what was
+// accepted, then FIN) for close(), for the writable's own close, and before
+// a STARTTLS hand-over.
+
+const { errorFromDetail, closedError } = require('./errors')
+const { handled, deferred } = require('./deferred')
+const { Fifo } = require('./fifo')
+const { toBytes } = require('./chunks')
+
+const EPIPE = { code: 'EPIPE', message: 'write EPIPE' }
+
+/**
+ * `link` is the socket's side: `opened` (a promise), `fail(error)` and
+ * `writableClosed()`.
+ */
+class SocketSink {
+  #link
+  #native = null // set when the connection is open
+  #open = false
+  #wc = null // the stream's controller
+  #start = deferred() // the stream starts when the connection is open
+  #accepted = new Fifo() // chunks given to writer.write() not yet handed to the sink
+  #pending = null // bytes of the chunk being written that the socket has not taken yet
+  #inflight = null // promise of that chunk's completion
+  #waiter = null // runs when the socket may take more
+  #done = false // FIN sent or writing impossible
+  #ending = null // promise of the final flush (and FIN)
+  #onConsumed = null // called when the sink takes a chunk
+  #progress = 0 // counts writes that moved bytes, for close()'s stall check
+  #failure = null
+
+  constructor (link) {
+    this.#link = link
+    link.opened.then((info) => this.#start.resolve(info), (e) => this.#start.reject(e))
+  }
+
+  get done () { return this.#done }
+  get progress () { return this.#progress }
+
+  // --- the stream's calls ----------------------------------------------------
+
+  start (c) {
+    this.#wc = c
+    return this.#start.promise
+  }
+
+  write (chunk) {
+    const entry = this.#take(chunk)
+    // Being flushed by close() or startTls(): done when its bytes are.
+    if (entry.sent) return entry.flushed.promise
+    if (entry.error) throw this.#failWith(entry.error)
+    if (this.#ending || this.#done || !this.#open) throw this.#failure ?? closedError()
+    return this.#send(entry.bytes)
+  }
+
+  close () { return this.#closeWritable() }
+
+  abort () {
+    this.#accepted.clear()
+    return this.#closeWritable()
+  }
+
+  /**
+   * The queuing strategy's size(), which runs inside writer.write(): the
+   * chunk is validated and converted once, and remembered as accepted so
+   * that close() can flush it even while the writable is locked.
+   */
+  accept (chunk) {
+    const bytes = toBytes(chunk)
+    const entry = { chunk, bytes, sent: false, error: null }
+    this.#accepted.push(entry)
+    this.#capture(entry, typeof chunk === 'string')
+    return bytes.byteLength
+  }
+
+  // --- the socket's calls ----------------------------------------------------
+
+  /** The connection is open: writes may go out. */
+  open (native) {
+    this.#native = native
+    this.#open = true
+  }
+
+  /** Readiness reported the socket writable. */
+  onWritable () {
+    const wake = this.#waiter
+    if (wake === null) return
+    this.#waiter = null
+    wake()
+  }
+
+  /** Whether writer.write() accepted chunks not yet flushed. */
+  hasAccepted () {
+    return this.#accepted.items().some((e) => !e.sent && e.bytes.byteLength > 0)
+  }
+
+  /** Sends everything the writable accepted, then FIN (once). */
+  end () {
+    if (this.#ending) return this.#ending
+    this.#ending = this.#flushAccepted().then(() => this.#shutdown())
+    handled(this.#ending)
+    return this.#ending
+  }
+
+  /**
+   * Sends what was accepted so far and refuses later writes, without FIN:
+   * before a STARTTLS hand-over.
+   */
+  flush () {
+    this.#ending = this.#flushAccepted()
+    return this.#ending
+  }
+
+  /** Errors the writable with `error`: nothing more is written. */
+  error (error) {
+    this.#accepted.clear()
+    this.#pending = null
+    this.#done = true
+    if (this.#wc) {
+      try { this.#wc.error(error) } catch {}
+    }
+    this.#start.reject(error)
+  }
+
+  /** The connection broke: writes fail with `error`. */
+  failed (error) {
+    this.#failure = error
+    this.error(error)
+  }
+
+  /** The socket is released: a write waiting for room fails. */
+  stop () {
+    this.#open = false
+    this.#done = true
+    this.onWritable()
+  }
+
+  // --- writing ---------------------------------------------------------------
+
+  /**
+   * A chunk is captured when writer.write() is called: what goes out is what
+   * the buffer held then, however the caller reuses it afterwards. When
+   * nothing is waiting to be sent, the chunk is written at once, and only
+   * what the socket did not take is copied; otherwise the whole chunk is
+   * copied (a string's bytes are already a copy).
+   */
+  #capture (entry, owned) {
+    const bytes = entry.bytes
+    if (bytes.byteLength === 0) return
+    if (this.#open && this.#pending === null && this.#accepted.length === 1 &&
+      !this.#ending && !this.#done) {
+      // Every earlier chunk was handed to the socket: this one may go now.
+      const n = this.#native.write(bytes)
+      if (n > 0) this.#progress++
+      if (n === bytes.byteLength) {
+        entry.bytes = bytes.subarray(n)
+        return
+      }
+      if (n < 0) {
+        // Reported by the sink when it gets to this chunk, not from inside
+        // writer.write().
+        entry.error = this.#native.takeError() || EPIPE
+        entry.bytes = bytes.subarray(0, 0)
+        return
+      }
+      entry.bytes = bytes.slice(n)
+      return
+    }
+    if (!owned) entry.bytes = bytes.slice()
+  }
+
+  #take (chunk) {
+    const q = this.#accepted
+    let found = null
+    while (q.length > 0 && found === null) {
+      const entry = q.shift()
+      entry.consumed = true
+      if (entry.chunk === chunk) found = entry
+    }
+    if (this.#onConsumed) this.#onConsumed()
+    return found || { chunk, bytes: toBytes(chunk), sent: false }
+  }
+
+  /**
+   * Waits until the writable has handed every chunk of `batch` (already sent
+   * by close() or startTls()) to the sink, so their write() promises resolve
+   * before the writable is closed to further writes. The sink takes chunks
+   * in order, so the last one tells.
+   */
+  async #settle (batch) {
+    const last = batch[batch.length - 1]
+    while (last && !last.consumed && this.#open) {
+      await new Promise((resolve) => { this.#onConsumed = resolve })
+      this.#onConsumed = null
+    }
+  }
+
+  /** Sends `bytes`: at once if the socket takes them, else as it drains. */
+  #send (bytes) {
+    if (bytes.byteLength === 0) return
+    const n = this.#native.write(bytes)
+    if (n > 0) this.#progress++
+    if (n === bytes.byteLength) return
+    if (n < 0) throw this.#ioFailure()
+    this.#pending = bytes.subarray(n)
+    const p = this.#drain()
+    this.#inflight = p
+    return p
+  }
+
+  /** Writes the rest of the current chunk each time the socket is writable. */
+  #drain () {
+    return new Promise((resolve, reject) => {
+      const resume = () => {
+        if (!this.#open) {
+          this.#inflight = null
+          reject(this.#failure ?? closedError())
+          return
+        }
+        const bytes = this.#pending
+        const n = this.#native.write(bytes)
+        if (n > 0) this.#progress++
+        if (n === bytes.byteLength) {
+          this.#pending = this.#inflight = null
+          resolve()
+        } else if (n < 0) {
+          this.#inflight = null
+          reject(this.#ioFailure())
+        } else {
+          this.#pending = bytes.subarray(n)
+          this.#waiter = resume
+        }
+      }
+      this.#waiter = resume
+    })
+  }
+
+  #ioFailure () {
+    return this.#failWith(this.#native.takeError() || EPIPE)
+  }
+
+  /** Fails the connection with the error `detail` describes; returns the error. */
+  #failWith (detail) {
+    const error = errorFromDetail(detail)
+    this.#link.fail(error)
+    return this.#failure ?? error
+  }
+
+  /**
+   * Sends everything the writable accepted so far, the chunk in flight first.
+   * The chunks are marked at once, so the sink skips them when it gets to
+   * them, and their write() promises resolve before this does.
+   */
+  #flushAccepted () {
+    const batch = this.#accepted.items().filter((e) => !e.sent)
+    for (const e of batch) {
+      e.sent = true
+      e.flushed = deferred()
+    }
+    return (async () => {
+      try {
+        if (!this.#open && !this.#done) await this.#link.opened
+        if (this.#inflight) await this.#inflight
+        for (const e of batch) {
+          if (!this.#open) break
+          if (e.error) throw this.#failWith(e.error)
+          const p = this.#send(e.bytes)
+          if (p) await p
+          e.flushed.resolve()
+        }
+      } catch (e) {
+        for (const entry of batch) entry.flushed.reject(e)
+        throw e
+      }
+      // Not sent: the connection ended first.
+      for (const e of batch) e.flushed.reject(this.#failure ?? closedError())
+      await this.#settle(batch)
+    })()
+  }
+
+  /** Sends FIN (after TLS close_notify), waiting while the socket is full. */
+  async #shutdown () {
+    if (this.#done || !this.#open) return
+    for (;;) {
+      const r = this.#native.shutdown()
+      if (r === 1) break
+      if (r < 0) throw this.#ioFailure()
+      await new Promise((resolve) => { this.#waiter = resolve })
+      if (!this.#open) return
+    }
+    this.#done = true
+  }
+
+  /** The writable's user closed (or aborted) it. */
+  async #closeWritable () {
+    await this.end()
+    this.#link.writableClosed()
+  }
+}
+
+module.exports = { SocketSink }

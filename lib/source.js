@@ -1,0 +1,271 @@
+'use strict'
+
+// The readable's underlying byte source: reads from the native socket when a
+// reader asks (into its BYOB view, or a chunk of its own) and, while nobody
+// asks, reads ahead a little so that the peer's FIN or reset is noticed.
+
+const { READ_EOF, WOULD_BLOCK, currentTurn } = require('./native')
+const { errorFromDetail, closedError } = require('./errors')
+
+/** Bytes asked of the socket per read by a default reader. */
+const READ_CHUNK = 256 * 1024
+/** Bytes read ahead while nobody reads (more than one read's worth only if reads are small). */
+const READ_AHEAD_LIMIT = 64 * 1024
+
+// Where the read path is. Only IDLE reads ahead; only PULLING has a read
+// request of the stream's waiting; READING and READING_AGAIN are inside a
+// synchronous read (AGAIN: the stream asked for the next one meanwhile).
+const IDLE = 0
+const PULLING = 1
+const READING = 2
+const READING_AGAIN = 3
+const DONE = 4 // no more reads: end of stream, cancelled, closed or failed
+
+// The read buffer of default reads, shared by every socket of this thread:
+// a read and the taking of its bytes happen in one synchronous step, so no
+// socket needs a buffer of its own while it waits (2,000 idle sockets would
+// otherwise hold 2,000 of them).
+let scratch = null
+
+/**
+ * `link` is the socket's side: `opened` (a promise), `fail(error)`,
+ * `peerEnded()` and `readableCancelled()`.
+ */
+class SocketSource {
+  type = 'bytes'
+  #link
+  #native = null // set when the connection is open
+  #rc = null // the stream's controller
+  #mode = IDLE
+  #waiter = null // runs when the socket may have data
+  #ahead = [] // chunks read while nobody was reading
+  #aheadBytes = 0
+  #drained = false // the last read was short: the socket was empty
+  #deliveredTurn = -1 // event-loop turn in which a read last got data
+
+  constructor (link) {
+    this.#link = link
+  }
+
+  get done () { return this.#mode === DONE }
+
+  // --- the stream's calls ----------------------------------------------------
+
+  start (c) { this.#rc = c }
+
+  pull () {
+    const mode = this.#mode
+    if (mode === DONE) return
+    if (mode === READING || mode === READING_AGAIN) {
+      // Called from inside enqueue()/respond() for the next waiting read
+      // request: #tryRead goes on with it once the current read is done.
+      this.#mode = READING_AGAIN
+      return
+    }
+    this.#mode = PULLING
+    if (this.#native === null) {
+      return this.#link.opened.then(() => this.#tryRead(), () => this.#pulled())
+    }
+    this.#tryRead()
+  }
+
+  cancel () {
+    this.#mode = DONE
+    this.#link.readableCancelled()
+  }
+
+  // --- the socket's calls ----------------------------------------------------
+
+  /** The connection is open: reads may begin. */
+  open (native) {
+    this.#native = native
+    queueMicrotask(() => this.#readAhead())
+  }
+
+  /** Readiness reported the socket readable. */
+  onReadable () {
+    const wake = this.#waiter
+    if (wake === null) return
+    this.#waiter = null
+    wake()
+  }
+
+  /** Ends the readable normally: reads resolve done. */
+  end () {
+    if (this.#mode === DONE) return
+    this.#mode = DONE
+    const c = this.#rc
+    const req = c.byobRequest
+    try {
+      c.close()
+      if (req) req.respond(0)
+    } catch {}
+    this.onReadable()
+  }
+
+  /**
+   * close(): reads already waiting resolve done; with none waiting, the
+   * readable errors so that later reads fail with a TypeError.
+   */
+  cancelForClose () {
+    if (this.#mode === DONE) return
+    // A read loop that got its last chunk in this same turn of the event
+    // loop is between two reads, not done reading: its next read ends the
+    // loop (done) instead of failing, as if it had been waiting.
+    if (this.#mode === PULLING || this.#deliveredTurn === currentTurn()) {
+      this.end()
+      return
+    }
+    this.#mode = DONE
+    try { this.#rc.error(closedError()) } catch {}
+  }
+
+  /** The connection broke: reads fail with `error`. */
+  failed (error) {
+    this.#mode = DONE
+    try { this.#rc.error(error) } catch {}
+  }
+
+  /** The socket is released: nothing more is read. */
+  stop () {
+    this.#mode = DONE
+    this.onReadable()
+  }
+
+  // --- reading ---------------------------------------------------------------
+
+  /**
+   * Reads what is there; if nothing is, the read request stays pending and
+   * this runs again from the readiness callback, which fills it (enqueue
+   * fulfils a waiting request): no promise per wait.
+   */
+  #tryRead = () => {
+    try {
+      for (;;) {
+        if (this.#mode === DONE) break
+        this.#mode = READING
+        const done = this.#readNow(this.#rc)
+        const again = this.#mode === READING_AGAIN
+        if (this.#mode !== DONE) this.#mode = PULLING
+        if (!done) {
+          this.#waiter = this.#tryRead
+          return
+        }
+        if (!again) break
+      }
+      this.#pulled()
+    } catch (e) {
+      // Not expected; must not escape into the readiness callback.
+      this.#link.fail(e)
+    }
+  }
+
+  #pulled () {
+    if (this.#mode !== DONE) this.#mode = IDLE
+    this.#readAhead()
+  }
+
+  /** One read: false when the socket had nothing (readiness is then armed). */
+  #readNow (c) {
+    if (this.#ahead.length > 0) {
+      this.#flushAhead(c) // fills a pending BYOB request too; any rest stays queued
+      this.#deliveredTurn = currentTurn()
+      return true
+    }
+    const req = c.byobRequest
+    const want = req ? req.view.byteLength : READ_CHUNK
+    const n = req ? this.#native.read(req.view) : this.#readChunk()
+    if (n > 0) {
+      // A short read emptied the socket (a TLS read goes on record after
+      // record until the socket has nothing more, so the same holds there);
+      // the native side armed readability for what comes next.
+      this.#drained = n < want
+      if (req) {
+        req.respond(n)
+      } else {
+        c.enqueue(this.#takeChunk(n))
+      }
+      this.#deliveredTurn = currentTurn()
+      return true
+    }
+    if (n === WOULD_BLOCK) return false
+    this.#readEnded(n)
+    return true
+  }
+
+  /**
+   * While nobody reads, keep reading ahead (up to READ_AHEAD_LIMIT bytes), as
+   * node:net fills its buffer: this is how a peer's FIN or reset is noticed
+   * (and the socket released) even when the application is not reading.
+   */
+  #readAhead () {
+    while (this.#mode === IDLE && this.#aheadBytes < READ_AHEAD_LIMIT) {
+      if (this.#drained) {
+        // The last read came back short: the socket was empty then (and
+        // readability was armed), so wait instead of a read that would
+        // almost surely block.
+        this.#drained = false
+        this.#waiter = () => this.#readAhead()
+        return
+      }
+      const n = this.#readChunk()
+      if (n > 0) {
+        this.#drained = n < READ_CHUNK
+        this.#ahead.push(this.#takeChunk(n))
+        this.#aheadBytes += n
+      } else if (n === WOULD_BLOCK) {
+        this.#waiter = () => this.#readAhead()
+        return
+      } else {
+        this.#readEnded(n)
+        return
+      }
+    }
+  }
+
+  /** Hands the chunks read ahead to the stream, in order. */
+  #flushAhead (c) {
+    const chunks = this.#ahead
+    this.#ahead = []
+    this.#aheadBytes = 0
+    for (const chunk of chunks) c.enqueue(chunk)
+  }
+
+  #readChunk () {
+    if (scratch === null) {
+      // Not zero-filled (the read overwrites it); a plain Uint8Array view,
+      // so that slice() below copies into a plain Uint8Array.
+      const b = Buffer.allocUnsafe(READ_CHUNK) // above the pool's size: a buffer of its own
+      scratch = new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+    }
+    return this.#native.read(scratch)
+  }
+
+  /**
+   * The first n bytes of the read buffer as a chunk of their own. A chunk's
+   * ArrayBuffer holds that chunk and nothing else: the read buffer is
+   * shared by every socket, so only a read that filled it is handed over
+   * whole; any other is copied out (which also keeps a kept chunk from
+   * holding a 256 KiB buffer alive).
+   */
+  #takeChunk (n) {
+    const buf = scratch
+    if (n < buf.byteLength) return buf.slice(0, n)
+    scratch = null // enqueue transfers its memory
+    return buf
+  }
+
+  /** A read returned end of stream or failure. */
+  #readEnded (n) {
+    if (n === READ_EOF || n === 0) {
+      // What was read ahead stays readable before the end.
+      if (this.#ahead.length > 0) this.#flushAhead(this.#rc)
+      this.end()
+      this.#link.peerEnded()
+    } else {
+      this.#link.fail(errorFromDetail(this.#native.takeError() || { code: 'EIO', message: 'read EIO' }))
+    }
+  }
+}
+
+module.exports = { SocketSource }
