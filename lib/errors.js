@@ -45,19 +45,17 @@ function errorFromDetail (detail) {
 }
 
 /**
- * Native errors thrown synchronously: "CODE|message", an invalid argument,
- * or (status GenericFailure) an internal failure such as a caught panic.
+ * An error the binding threw: its `code` is Node's code and its message the
+ * SocketError text (src/napi_values.rs). Any other code is a status name of
+ * napi-rs's own (a caught panic, a failed napi call): an internal error.
  */
 function errorFromNative (e) {
+  const code = e && e.code
   const text = String((e && e.message) || e)
-  const bar = text.indexOf('|')
-  if (bar > 0 && /^[A-Z0-9_]+$/.test(text.slice(0, bar))) {
-    return new SocketError(text.slice(bar + 1), { code: text.slice(0, bar) })
+  if (typeof code === 'string' && /^(ERR_[A-Z0-9_]+|E[A-Z0-9]+)$/.test(code)) {
+    return new SocketError(text, { code })
   }
-  if (e && e.code === 'GenericFailure') {
-    return new SocketError(`internal error in sockets-api: ${text}`, { code: 'ERR_INTERNAL', cause: e })
-  }
-  return new SocketError(text, { code: 'ERR_INVALID_ARG_VALUE' })
+  return new SocketError(`internal error in sockets-api: ${text}`, { code: 'ERR_INTERNAL', cause: e })
 }
 
 function invalidArg (message) {

@@ -2,14 +2,22 @@
 //! (`lib/`), which owns validation, streams and error classes.
 //!
 //! The napi-free core, in layers (each uses only those before it):
-//! `protocol`, `error`, `address` (parsing), `hello`, `runtime`,
-//! `panic_guard`; `os_socket` (the OS socket); `tls_io`, `connector_cache`,
-//! `identity`, `tls` (TLS I/O and sessions); `dial` (resolution, attempts);
-//! `connection` (the state machine, the read and write paths); `registry`.
-//! Readiness is `readiness` (both modes) over `uv_poll` (FFI, JS thread).
-//! This file converts values and forwards, every call into a connection
-//! through one path that watches what the call armed; the decisions (how to
-//! connect, the STARTTLS upgrade) are the connection's.
+//! - parsing: `protocol`, `error`, `address`, `hello`; and `runtime`,
+//!   `panic_guard`;
+//! - the OS socket: `os_socket`;
+//! - TLS I/O and sessions: `tls_io`, `connector_cache`, `identity`, `tls`;
+//! - dialing: `dial` (resolution, attempts, Happy Eyeballs);
+//! - the transport's read/write loops: `transport`;
+//! - readiness, both modes: `readiness`;
+//! - the connection state machine: `connection`, and `setup` (how one is
+//!   established);
+//! - `registry` (the connections of an environment).
+//!
+//! The napi layer, on the JS thread: `napi_values` (what crosses the
+//! boundary), `uv_symbols` and `uv_poll` (libuv, found at run time),
+//! `js_readiness` (a socket's poll), and this file, which converts and
+//! forwards: every call into a connection goes through one path that
+//! watches what the call armed.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -21,43 +29,44 @@ pub mod error;
 pub mod hello;
 #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
 mod identity;
+mod js_readiness;
+mod napi_values;
 pub mod os_socket;
 mod panic_guard;
 pub mod protocol;
 mod readiness;
 mod registry;
 pub mod runtime;
+pub mod setup;
 pub mod tls;
 mod tls_io;
 pub mod transport;
 mod uv_poll;
+mod uv_symbols;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-use crate::address::Target;
-use crate::connection::{
-    Conn, ConnectPlan, Event, EventSink, ReadOutcome, SocketInfo, WriteOutcome,
-};
-use crate::dial::ConnectOptions;
+use crate::connection::{Conn, Event, EventSink, ReadOutcome, WriteOutcome};
 use crate::error::SocketErr;
-use crate::readiness::Readiness;
+use crate::js_readiness::Readiness;
+use crate::napi_values::{
+    connect_plan, event_args, millis, napi_failure, parsed, thrown, EventArgs, EventDetail,
+    JsResult, NativeConnectOptions, NativeTlsOptions, ParsedAddress, ProtocolConstants,
+};
+use crate::protocol::{FAILED, READ_EOF, WOULD_BLOCK};
 use crate::registry::Registry;
-use crate::tls::{ClientIdentity, TlsConfig, TlsOptions};
-
-use crate::protocol::{EV_FAILED, EV_OPENED, EV_READY, FAILED, READ_EOF, WOULD_BLOCK};
 
 /// The protocol's constants, for the JS shim (see `protocol`).
 #[napi]
 pub fn protocol_constants() -> ProtocolConstants {
     ProtocolConstants {
-        ev_opened: EV_OPENED,
-        ev_failed: EV_FAILED,
-        ev_ready: EV_READY,
+        ev_opened: protocol::EV_OPENED,
+        ev_failed: protocol::EV_FAILED,
+        ev_ready: protocol::EV_READY,
         readable: protocol::READABLE,
         writable: protocol::WRITABLE,
         read_eof: READ_EOF,
@@ -66,167 +75,24 @@ pub fn protocol_constants() -> ProtocolConstants {
     }
 }
 
-#[napi(object)]
-pub struct ProtocolConstants {
-    pub ev_opened: u32,
-    pub ev_failed: u32,
-    pub ev_ready: u32,
-    pub readable: u32,
-    pub writable: u32,
-    pub read_eof: i32,
-    pub would_block: i32,
-    pub failed: i32,
-}
-
-#[napi(object)]
-pub struct ParsedAddress {
-    /// `"tcp"` or `"unix"`.
-    pub kind: String,
-    pub hostname: Option<String>,
-    pub port: Option<u32>,
-    pub path: Option<String>,
-}
-
-impl From<Target> for ParsedAddress {
-    fn from(t: Target) -> Self {
-        match t {
-            Target::Tcp { host, port } => ParsedAddress {
-                kind: "tcp".into(),
-                hostname: Some(host.to_string()),
-                port: Some(port.into()),
-                path: None,
-            },
-            Target::Unix { path } => ParsedAddress {
-                kind: "unix".into(),
-                hostname: None,
-                port: None,
-                path: Some(path),
-            },
-        }
-    }
-}
-
-fn invalid(e: address::AddressError) -> Error {
-    Error::new(Status::InvalidArg, e.0)
-}
-
 /// Parses `host:port`, `[ipv6]:port` or `unix:/path`.
 #[napi(catch_unwind)]
-pub fn parse_address(address: String) -> Result<ParsedAddress> {
-    address::parse_string(&address)
-        .map(Into::into)
-        .map_err(invalid)
+pub fn parse_address(address: String) -> Result<ParsedAddress, String> {
+    parsed(address::parse_string(&address))
 }
 
 /// Validates the `{ hostname, port }` form.
 #[napi(catch_unwind)]
-pub fn parse_host_port(hostname: String, port: f64) -> Result<ParsedAddress> {
-    address::parse_parts(&hostname, port)
-        .map(Into::into)
-        .map_err(invalid)
+pub fn parse_host_port(hostname: String, port: f64) -> Result<ParsedAddress, String> {
+    parsed(address::parse_parts(&hostname, port))
 }
 
 /// Validates the `{ path }` form.
 #[napi(catch_unwind)]
-pub fn parse_path(path: String) -> Result<ParsedAddress> {
-    address::parse_path(&path).map(Into::into).map_err(invalid)
+pub fn parse_path(path: String) -> Result<ParsedAddress, String> {
+    parsed(address::parse_path(&path))
 }
 
-/// Connection facts and error details, as one shape for the event callback.
-#[napi(object)]
-#[derive(Default)]
-pub struct EventDetail {
-    pub remote_address: Option<String>,
-    pub local_address: Option<String>,
-    pub alpn: Option<String>,
-    pub tls_protocol: Option<String>,
-    pub peer_certificate: Option<Buffer>,
-    pub code: Option<String>,
-    pub syscall: Option<String>,
-    pub address: Option<String>,
-    pub port: Option<u32>,
-    pub message: Option<String>,
-}
-
-impl From<SocketErr> for EventDetail {
-    fn from(e: SocketErr) -> Self {
-        EventDetail {
-            message: Some(e.message()),
-            code: Some(e.code),
-            syscall: e.syscall.map(str::to_owned),
-            address: e.address,
-            port: e.port.map(u32::from),
-            ..Default::default()
-        }
-    }
-}
-
-#[napi(object)]
-pub struct NativeTlsOptions {
-    pub ca: Option<Vec<Uint8Array>>,
-    pub extra_ca: Option<Vec<Uint8Array>>,
-    pub cert: Option<Uint8Array>,
-    pub key: Option<Uint8Array>,
-    pub passphrase: Option<String>,
-    pub pfx: Option<Uint8Array>,
-    pub reject_unauthorized: bool,
-    pub servername: String,
-    pub alpn: Option<Vec<String>>,
-}
-
-impl NativeTlsOptions {
-    fn into_config(self) -> Result<TlsConfig> {
-        let identity = match (self.pfx, self.cert, self.key) {
-            (Some(pfx), _, _) => Some(ClientIdentity::Pfx {
-                der: pfx.to_vec(),
-                passphrase: self.passphrase.clone().unwrap_or_default(),
-            }),
-            (None, Some(cert), Some(key)) => Some(ClientIdentity::Pem {
-                cert: cert.to_vec(),
-                key: key.to_vec(),
-                passphrase: self.passphrase.clone(),
-            }),
-            _ => None,
-        };
-        let opts = TlsOptions {
-            ca: self.ca.map(|v| v.iter().map(|b| b.to_vec()).collect()),
-            extra_ca: self
-                .extra_ca
-                .map(|v| v.iter().map(|b| b.to_vec()).collect())
-                .unwrap_or_default(),
-            identity,
-            reject_unauthorized: self.reject_unauthorized,
-            servername: self.servername,
-            alpn: self.alpn.unwrap_or_default(),
-        };
-        TlsConfig::new(opts).map_err(socket_error)
-    }
-}
-
-#[napi(object)]
-pub struct NativeConnectOptions {
-    pub no_delay: bool,
-    /// Keep-alive initial delay in ms; absent: off.
-    pub keep_alive: Option<f64>,
-    pub connect_timeout: Option<f64>,
-    pub tls: Option<NativeTlsOptions>,
-}
-
-/// A synchronous failure as a JS error whose message is the `SocketError`
-/// text and whose `code` is Node's code (the shim rewraps it).
-fn socket_error(e: SocketErr) -> Error {
-    Error::new(
-        Status::GenericFailure,
-        format!("{}|{}", e.code, e.message()),
-    )
-}
-
-fn millis(ms: Option<f64>) -> Option<Duration> {
-    ms.filter(|v| v.is_finite() && *v >= 0.0)
-        .map(|v| Duration::from_micros((v * 1000.0) as u64))
-}
-
-pub(crate) type EventArgs = FnArgs<(u32, u32, Option<EventDetail>)>;
 type EventFn = ThreadsafeFunction<Event, (), EventArgs, Status, false>;
 
 struct JsSink(EventFn);
@@ -239,27 +105,9 @@ impl EventSink for JsSink {
     }
 }
 
-fn opened_detail(info: SocketInfo) -> EventDetail {
-    EventDetail {
-        remote_address: Some(info.remote_address).filter(|a| !a.is_empty()),
-        local_address: Some(info.local_address).filter(|a| !a.is_empty()),
-        alpn: info.alpn,
-        tls_protocol: info.tls_protocol.map(str::to_owned),
-        peer_certificate: info.peer_certificate.map(Buffer::from),
-        ..Default::default()
-    }
-}
-
-fn event_args(event: Event) -> EventArgs {
-    let args = match event {
-        Event::Opened(info) => (EV_OPENED, 0, Some(opened_detail(info))),
-        Event::Failed(e) => (EV_FAILED, 0, Some(e.into())),
-        Event::Ready(bits) => (EV_READY, bits, None),
-    };
-    args.into()
-}
-
 fn registry(env: &Env) -> Result<Arc<Registry>> {
+    // One registry per environment (a worker thread has its own), closed
+    // with it.
     if let Some(r) = env.get_instance_data::<Arc<Registry>>()? {
         return Ok(r.clone());
     }
@@ -279,8 +127,19 @@ fn new_conn(env: &Env, on_event: &Function<EventArgs, ()>, event_loop: bool) -> 
     Ok(conn)
 }
 
-fn rt() -> Result<tokio::runtime::Handle> {
-    runtime::handle().map_err(|e| Error::new(Status::GenericFailure, e))
+/// A new native socket: its readiness and its connection.
+fn new_socket(env: &Env, on_event: &Function<EventArgs, ()>) -> JsResult<NativeSocket> {
+    let readiness = Readiness::new(on_event).map_err(napi_failure)?;
+    let conn = new_conn(env, on_event, readiness.is_event_loop()).map_err(napi_failure)?;
+    Ok(NativeSocket {
+        conn,
+        readiness,
+        last_error: Mutex::new(None),
+    })
+}
+
+fn rt() -> JsResult<tokio::runtime::Handle> {
+    runtime::handle().map_err(|e| thrown(SocketErr::other("ERR_INTERNAL", e)))
 }
 
 /// The native half of a `Socket`. Every method is synchronous; outcomes that
@@ -295,19 +154,14 @@ pub struct NativeSocket {
 #[napi]
 impl NativeSocket {
     #[napi(constructor, catch_unwind)]
-    pub fn new(env: Env, on_event: Function<EventArgs, ()>) -> Result<Self> {
-        let readiness = Readiness::new(&on_event)?;
-        Ok(NativeSocket {
-            conn: new_conn(&env, &on_event, readiness.is_event_loop())?,
-            readiness,
-            last_error: Mutex::new(None),
-        })
+    pub fn new(env: Env, on_event: Function<EventArgs, ()>) -> Result<Self, String> {
+        new_socket(&env, &on_event)
     }
 
     /// Starts connecting; throws (synchronously) only on invalid TLS material.
     /// Returns true when the connection is made outside the runtime's
     /// reactor (plain TCP with event-loop readiness, see
-    /// `Conn::start_direct`): then writability while connecting means "call
+    /// `setup`): then writability while connecting means "call
     /// `dialOutcome`", and the connect timeout is the caller's to keep.
     /// Otherwise the runtime connects, within the timeout, and reports
     /// `Opened` or `Failed`.
@@ -317,36 +171,14 @@ impl NativeSocket {
         env: Env,
         target: ParsedAddress,
         options: NativeConnectOptions,
-    ) -> Result<bool> {
-        let target = match (
-            target.kind.as_str(),
-            target.hostname,
-            target.port,
-            target.path,
-        ) {
-            ("unix", _, _, Some(path)) => address::parse_path(&path),
-            ("tcp", Some(host), Some(port), _) => address::parse_parts(&host, port.into()),
-            _ => Err(address::AddressError("invalid address".into())),
-        }
-        .map_err(invalid)?;
-        let tls = options.tls.map(NativeTlsOptions::into_config).transpose()?;
-        let plan = ConnectPlan {
-            target,
-            options: ConnectOptions {
-                no_delay: options.no_delay,
-                keep_alive: options
-                    .keep_alive
-                    .map(|ms| millis(Some(ms)).unwrap_or_default()),
-            },
-            timeout: millis(options.connect_timeout),
-            tls,
-        };
+    ) -> Result<bool, String> {
+        let plan = connect_plan(target, options)?;
         let rt = rt()?;
         match self.call(&env, |c| c.connect(&rt, plan)) {
             Ok(direct) => Ok(direct),
             Err(e) => {
                 self.close();
-                Err(socket_error(e))
+                Err(thrown(e))
             }
         }
     }
@@ -358,7 +190,7 @@ impl NativeSocket {
     pub fn dial_outcome(&self, env: Env) -> Option<EventDetail> {
         match self.call(&env, |c| c.dial_outcome()) {
             Ok(None) => None,
-            Ok(Some(Ok(info))) => Some(opened_detail(info)),
+            Ok(Some(Ok(info))) => Some(info.into()),
             Ok(Some(Err(e))) | Err(e) => Some(e.into()),
         }
     }
@@ -445,23 +277,20 @@ impl NativeSocket {
         on_event: Function<EventArgs, ()>,
         tls: NativeTlsOptions,
         connect_timeout: Option<f64>,
-    ) -> Result<NativeSocket> {
+    ) -> Result<NativeSocket, String> {
         let config = tls.into_config()?;
+        let rt = rt()?;
         self.readiness.close();
         let transport = self.conn.take_transport().ok_or_else(|| {
-            socket_error(SocketErr::other(
+            thrown(SocketErr::other(
                 "ERR_SOCKET_CLOSED",
                 "the socket is not open",
             ))
         })?;
-        let readiness = Readiness::new(&on_event)?;
-        let conn = new_conn(&env, &on_event, readiness.is_event_loop())?;
-        conn.start_upgrade(&rt()?, transport, config, millis(connect_timeout));
-        Ok(NativeSocket {
-            conn,
-            readiness,
-            last_error: Mutex::new(None),
-        })
+        let next = new_socket(&env, &on_event)?;
+        next.conn
+            .start_upgrade(&rt, transport, config, millis(connect_timeout));
+        Ok(next)
     }
 
     /// Every call into the connection: runs `f`, then watches whatever it
@@ -494,21 +323,21 @@ pub fn open_socket_count(env: Env) -> Result<u32> {
 /// `null` where libuv cannot tell. Cheaper than a `setImmediate` per turn.
 #[napi(catch_unwind)]
 pub fn event_loop_turn(env: Env) -> Option<f64> {
-    uv_poll::loop_turn(env.raw()).map(|n| n as f64)
+    uv_symbols::loop_turn(env.raw()).map(|n| n as f64)
 }
 
 /// Stops using the host's libuv (for hosts whose libuv functions exist but
 /// must not be called); call before the first socket.
 #[napi(catch_unwind)]
 pub fn use_runtime_readiness() {
-    uv_poll::force_runtime();
+    uv_symbols::force_runtime();
 }
 
 /// Where readiness comes from in this process: `"event-loop"` (a libuv poll
 /// on the JS thread) or `"runtime"` (the addon's readiness task).
 #[napi(catch_unwind)]
 pub fn readiness_source() -> &'static str {
-    if uv_poll::available() {
+    if uv_symbols::available() {
         "event-loop"
     } else {
         "runtime"

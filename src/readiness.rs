@@ -1,108 +1,114 @@
-//! How a socket learns that it may read or write again, chosen once per
-//! process: from the JS thread's event loop (a libuv poll, `uv_poll`) where
-//! libuv can be used, else from the runtime's readiness task (which lives
-//! with the connection, `connection::Conn::watch_readiness`).
+//! How a socket learns that it may read or write again.
 //!
-//! Every call into a connection goes through `NativeSocket::call`, which
-//! hands what the call armed to [`Readiness::watch`] afterwards: no path can
-//! arm an interest and forget to watch it.
+//! The JS thread reads and writes without waiting; a call that would block
+//! *arms* an interest ([`Armed::arm`]). Who watches it is chosen once per
+//! process:
+//! - event-loop readiness: the napi layer takes the armed bits after each
+//!   call ([`Armed::take`]) and watches them with a libuv poll on the JS
+//!   thread (`js_readiness`, over `uv_poll`);
+//! - runtime readiness, where libuv cannot be used: a task on the addon's
+//!   runtime waits for the armed interests and reports them
+//!   ([`Armed::report`]).
+//!
+//! Either way the report is `Event::Ready(bits)` (the bits of `protocol`),
+//! and the JS thread tries again.
 
-use std::cell::RefCell;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use napi::bindgen_prelude::*;
+use tokio::io::Interest;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
-use crate::connection::Conn;
-use crate::error::SocketErr;
-use crate::{uv_poll, EventArgs};
+use crate::os_socket::OsSocket;
+use crate::protocol::{READABLE, WRITABLE};
 
-/// How a socket learns that it may read or write again.
-pub enum Readiness {
-    /// The runtime's readiness task reports through the event callback.
-    Runtime,
-    /// A libuv poll on the JS thread's loop, made when first needed.
-    EventLoop {
-        /// Dropped on close: it refers to the JS socket, which refers to
-        /// this handle, and V8 cannot collect a cycle through it.
-        callback: RefCell<Option<FunctionRef<EventArgs, ()>>>,
-        poll: RefCell<Option<uv_poll::Poll>>,
-    },
+/// A blocked direction as the protocol's bit.
+pub fn bit(interest: Interest) -> u32 {
+    if interest.is_writable() {
+        WRITABLE
+    } else {
+        READABLE
+    }
 }
 
-impl Readiness {
-    pub fn new(on_event: &Function<EventArgs, ()>) -> Result<Self> {
-        if uv_poll::available() {
-            Ok(Readiness::EventLoop {
-                callback: RefCell::new(Some(on_event.create_ref()?)),
-                poll: RefCell::new(None),
-            })
-        } else {
-            Ok(Readiness::Runtime)
+/// The interests the JS thread waits for (`READABLE | WRITABLE`).
+#[derive(Default)]
+pub struct Armed {
+    bits: AtomicU32,
+    changed: Notify,
+}
+
+impl Armed {
+    /// Arms `interest`. `wake`: a readiness task waits on this set (runtime
+    /// readiness) and must look again.
+    pub fn arm(&self, interest: Interest, wake: bool) {
+        let bit = bit(interest);
+        let before = self.bits.fetch_or(bit, Ordering::AcqRel);
+        if wake && before & bit == 0 {
+            self.changed.notify_one();
         }
     }
 
-    pub fn is_event_loop(&self) -> bool {
-        matches!(self, Readiness::EventLoop { .. })
+    /// The interests armed since the last call (event-loop readiness).
+    pub fn take(&self) -> u32 {
+        self.bits.swap(0, Ordering::AcqRel)
     }
 
-    /// Watches what the connection armed during the last call. A poll that
-    /// cannot be made or started is the socket's failure, not a silent wait.
-    #[cfg(unix)]
-    pub fn watch(&self, env: &Env, conn: &Conn) -> std::result::Result<(), SocketErr> {
-        let Readiness::EventLoop { callback, poll } = self else {
-            return Ok(());
-        };
-        let wanted = conn.take_wanted();
-        if wanted == 0 {
-            return Ok(());
-        }
-        let mut slot = poll.borrow_mut();
-        if slot.is_none() {
-            let callback = callback.borrow();
-            let (Some(callback), Some(fd)) = (callback.as_ref(), conn.raw_fd()) else {
-                return Ok(()); // closed: nothing to watch
+    /// The runtime's readiness task: waits for whatever is armed, reports it
+    /// (clearing it), and sleeps until something is armed again; ends when
+    /// `cancel` is cancelled.
+    pub async fn report(&self, stream: &OsSocket, cancel: &CancellationToken, emit: impl Fn(u32)) {
+        loop {
+            let armed = self.bits.load(Ordering::Acquire);
+            let interest = match (armed & READABLE != 0, armed & WRITABLE != 0) {
+                (true, true) => Interest::READABLE | Interest::WRITABLE,
+                (true, false) => Interest::READABLE,
+                (false, true) => Interest::WRITABLE,
+                (false, false) => {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = self.changed.notified() => continue,
+                    }
+                }
             };
-            let func = callback
-                .borrow_back(env)
-                .map_err(|_| poll_error(uv_poll::PollError::Napi))?;
-            // SAFETY: on the JS thread of `env` (napi methods run there);
-            // `func` belongs to `env`; the descriptor stays open until
-            // `close()` below closes the poll before the socket goes.
-            let made = unsafe { uv_poll::Poll::new(env.raw(), func.raw(), fd) };
-            *slot = Some(made.map_err(poll_error)?);
-        }
-        match slot.as_ref() {
-            Some(p) => p.want(wanted).map_err(poll_error),
-            None => Ok(()),
-        }
-    }
-
-    #[cfg(not(unix))]
-    pub fn watch(&self, _env: &Env, _conn: &Conn) -> std::result::Result<(), SocketErr> {
-        Ok(())
-    }
-
-    pub fn close(&self) {
-        if let Readiness::EventLoop { poll, callback } = self {
-            if let Some(p) = poll.borrow_mut().take() {
-                p.close();
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = self.changed.notified() => continue,
+                r = stream.ready(interest) => {
+                    let mut got = 0;
+                    match r {
+                        Ok(ready) => {
+                            if ready.is_readable() || ready.is_read_closed() {
+                                got |= READABLE;
+                            }
+                            if ready.is_writable() || ready.is_write_closed() {
+                                got |= WRITABLE;
+                            }
+                        }
+                        // Report everything: the next read or write sees the error.
+                        Err(_) => got = READABLE | WRITABLE,
+                    }
+                    let got = self.bits.fetch_and(!got, Ordering::AcqRel) & got;
+                    if got != 0 {
+                        emit(got);
+                    }
+                }
             }
-            drop(callback.borrow_mut().take());
         }
     }
 }
 
-/// A poll that could not be made or started, as the socket's error.
-fn poll_error(e: uv_poll::PollError) -> SocketErr {
-    match e {
-        uv_poll::PollError::Uv(code) => {
-            SocketErr::from_io(&std::io::Error::from_raw_os_error(-code), "uv_poll_start")
-        }
-        uv_poll::PollError::Napi => SocketErr::other(
-            "ERR_INTERNAL",
-            "the event loop poll could not be set up (napi)",
-        ),
-        uv_poll::PollError::Unavailable => {
-            SocketErr::other("ERR_INTERNAL", "the event loop poll is unavailable")
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arming_accumulates_until_taken() {
+        let a = Armed::default();
+        a.arm(Interest::READABLE, false);
+        a.arm(Interest::WRITABLE, false);
+        a.arm(Interest::READABLE, false);
+        assert_eq!(a.take(), READABLE | WRITABLE);
+        assert_eq!(a.take(), 0);
     }
 }

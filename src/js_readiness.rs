@@ -1,0 +1,109 @@
+//! Readiness on the JS thread (see `readiness` for both modes): with
+//! event-loop readiness, a socket's libuv poll (`uv_poll`), made when first
+//! needed and given what each call armed; with runtime readiness, nothing
+//! (the runtime's task reports).
+//!
+//! Every call into a connection goes through `NativeSocket::call`, which
+//! hands what the call armed to [`Readiness::watch`] afterwards: no path can
+//! arm an interest and forget to watch it.
+
+use std::cell::RefCell;
+
+use napi::bindgen_prelude::*;
+
+use crate::connection::Conn;
+use crate::error::SocketErr;
+use crate::napi_values::EventArgs;
+use crate::{uv_poll, uv_symbols};
+
+/// How a socket learns that it may read or write again.
+pub enum Readiness {
+    /// The runtime's readiness task reports through the event callback.
+    Runtime,
+    /// A libuv poll on the JS thread's loop, made when first needed.
+    EventLoop {
+        /// Dropped on close: it refers to the JS socket, which refers to
+        /// this handle, and V8 cannot collect a cycle through it.
+        callback: RefCell<Option<FunctionRef<EventArgs, ()>>>,
+        poll: RefCell<Option<uv_poll::Poll>>,
+    },
+}
+
+impl Readiness {
+    pub fn new(on_event: &Function<EventArgs, ()>) -> Result<Self> {
+        if uv_symbols::available() {
+            Ok(Readiness::EventLoop {
+                callback: RefCell::new(Some(on_event.create_ref()?)),
+                poll: RefCell::new(None),
+            })
+        } else {
+            Ok(Readiness::Runtime)
+        }
+    }
+
+    pub fn is_event_loop(&self) -> bool {
+        matches!(self, Readiness::EventLoop { .. })
+    }
+
+    /// Watches what the connection armed during the last call. A poll that
+    /// cannot be made or started is the socket's failure, not a silent wait.
+    #[cfg(unix)]
+    pub fn watch(&self, env: &Env, conn: &Conn) -> std::result::Result<(), SocketErr> {
+        let Readiness::EventLoop { callback, poll } = self else {
+            return Ok(());
+        };
+        let wanted = conn.take_wanted();
+        if wanted == 0 {
+            return Ok(());
+        }
+        let mut slot = poll.borrow_mut();
+        if slot.is_none() {
+            let callback = callback.borrow();
+            let (Some(callback), Some(fd)) = (callback.as_ref(), conn.raw_fd()) else {
+                return Ok(()); // closed: nothing to watch
+            };
+            let func = callback
+                .borrow_back(env)
+                .map_err(|_| poll_error(uv_poll::PollError::Napi))?;
+            // SAFETY: on the JS thread of `env` (napi methods run there);
+            // `func` belongs to `env`; the descriptor stays open until
+            // `close()` below closes the poll before the socket goes.
+            let made = unsafe { uv_poll::Poll::new(env.raw(), func.raw(), fd) };
+            *slot = Some(made.map_err(poll_error)?);
+        }
+        match slot.as_ref() {
+            Some(p) => p.want(wanted).map_err(poll_error),
+            None => Ok(()),
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub fn watch(&self, _env: &Env, _conn: &Conn) -> std::result::Result<(), SocketErr> {
+        Ok(())
+    }
+
+    pub fn close(&self) {
+        if let Readiness::EventLoop { poll, callback } = self {
+            if let Some(p) = poll.borrow_mut().take() {
+                p.close();
+            }
+            drop(callback.borrow_mut().take());
+        }
+    }
+}
+
+/// A poll that could not be made or started, as the socket's error.
+fn poll_error(e: uv_poll::PollError) -> SocketErr {
+    match e {
+        uv_poll::PollError::Uv(code) => {
+            SocketErr::from_io(&std::io::Error::from_raw_os_error(-code), "uv_poll_start")
+        }
+        uv_poll::PollError::Napi => SocketErr::other(
+            "ERR_INTERNAL",
+            "the event loop poll could not be set up (napi)",
+        ),
+        uv_poll::PollError::Unavailable => {
+            SocketErr::other("ERR_INTERNAL", "the event loop poll is unavailable")
+        }
+    }
+}
