@@ -203,3 +203,31 @@ fn the_transport_moves_out_once_for_an_upgrade() {
     assert!(!c.is_open());
     assert!(c.take_transport().is_none());
 }
+
+#[test]
+fn data_then_a_reset_reads_the_data_then_fails() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (c, rx) = conn(false);
+    c.start(&rt(), plan(addr));
+    let (mut peer, _) = listener.accept().unwrap();
+    assert!(matches!(next(&rx), Event::Opened(_)));
+    peer.write_all(b"last words").unwrap();
+    let mut buf = [0u8; 64];
+    let ReadOutcome::Data(n) = read_some(&c, &rx, &mut buf) else {
+        panic!("no data")
+    };
+    assert_eq!(&buf[..n], b"last words");
+    // Linger 0: the close is a reset (RST), not a FIN.
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer);
+    let ReadOutcome::Failed(e) = read_some(&c, &rx, &mut buf) else {
+        panic!("the reset was not reported")
+    };
+    assert_eq!(e.code, "ECONNRESET");
+    // The error is final: the socket is closed after it, not read again.
+    c.close();
+    assert_eq!(c.read(&mut buf), ReadOutcome::Eof);
+}
