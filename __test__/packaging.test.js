@@ -95,3 +95,54 @@ test('without a native addon for the platform, the error says so and names the w
   assert.equal(cli.stderr.trim().split('\n').length, 1, cli.stderr)
   assert.match(cli.stderr, /^sockets-api has no native addon/)
 })
+
+test('the npm page links to the repository, its README links resolve there, and bugs have a place', () => {
+  const repo = pkg.repository && pkg.repository.url
+  assert.match(repo, /^git\+https:\/\/github\.com\/[\w.-]+\/[\w.-]+\.git$/)
+  const web = repo.replace(/^git\+/, '').replace(/\.git$/, '')
+  assert.equal(pkg.homepage, `${web}#readme`)
+  assert.equal(pkg.bugs.url, `${web}/issues`)
+  // npm resolves a relative README link against the repository: each one
+  // must name a file that exists in it.
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
+  const links = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]).filter((l) => !/^[a-z]+:/.test(l))
+  assert.ok(links.length > 5)
+  for (const link of links) assert.ok(fs.existsSync(path.join(root, link)), `README links to ${link}, which does not exist`)
+})
+
+test('development tools are pinned to versions that support the oldest Node this package supports', () => {
+  // npm would warn EBADENGINE on `npm install` otherwise (.ci/run fails on it).
+  const lock = require('../package-lock.json')
+  const oldest = Number(pkg.engines.node.match(/\d+/)[0])
+  // Whether one alternative of an engines range ("|| "-separated) admits
+  // some release of Node `major`.
+  const admits = (alt, major) => {
+    const m = alt.trim().match(/^(>=|>|\^|~)?\s*v?(\d+)/)
+    if (!m) return true // "*" and the like
+    const v = Number(m[2])
+    return m[1] === '>=' || m[1] === '>' ? v <= major : v === major
+  }
+  for (const [where, entry] of Object.entries(lock.packages)) {
+    const range = entry.engines && entry.engines.node
+    if (!where || typeof range !== 'string') continue
+    assert.ok(range.split('||').some((alt) => admits(alt, oldest)), `${where} needs Node ${range}`)
+  }
+})
+
+test('building from source without Rust says what is missing, before any build starts', () => {
+  const script = path.join(root, 'scripts', 'prerequisites.js')
+  const { spawnSync } = require('node:child_process')
+  // A PATH with node but without cargo.
+  const bare = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'sockets-api-path-'))
+  fs.symlinkSync(process.execPath, path.join(bare, 'node'))
+  const without = spawnSync(process.execPath, [script], { env: { ...process.env, PATH: bare }, encoding: 'utf8' })
+  fs.rmSync(bare, { recursive: true, force: true })
+  assert.equal(without.status, 1)
+  assert.match(without.stderr, /needs:\n {2}- Rust \(cargo/)
+  if (process.platform === 'linux') assert.match(without.stderr, /OpenSSL development headers and pkg-config/)
+  assert.doesNotMatch(without.stderr, /\n\s+at /) // no stack trace
+  // Here, where the addon was built, nothing is missing.
+  const here = spawnSync(process.execPath, [script], { encoding: 'utf8' })
+  assert.equal(here.status, 0, here.stderr)
+  assert.equal(pkg.scripts.prebuild, 'node scripts/prerequisites.js')
+})

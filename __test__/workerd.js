@@ -9,7 +9,36 @@ const net = require('node:net')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const workerdBinary = require('workerd').default
+const esbuild = require('esbuild')
 const { freePort } = require('./helpers')
+
+const root = path.join(__dirname, '..')
+
+/**
+ * Bundles `files` (from `from`; the first is the entry) into `dir` as a
+ * Workers project would: this package installed as a dependency (a link),
+ * esbuild with the conditions wrangler sets. Resolves to the bundle's text,
+ * written to `dir/worker.js`.
+ */
+async function bundleForWorkers (dir, from, files) {
+  fs.mkdirSync(path.join(dir, 'src'))
+  for (const f of files) fs.copyFileSync(path.join(from, f), path.join(dir, 'src', f))
+  fs.mkdirSync(path.join(dir, 'node_modules'))
+  fs.symlinkSync(root, path.join(dir, 'node_modules', 'sockets-api'), 'dir')
+  const outfile = path.join(dir, 'worker.js')
+  await esbuild.build({
+    entryPoints: [path.join(dir, 'src', files[0])],
+    absWorkingDir: dir,
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    conditions: ['workerd', 'worker', 'browser'],
+    external: ['cloudflare:*'],
+    outfile,
+    logLevel: 'silent'
+  })
+  return fs.readFileSync(outfile, 'utf8')
+}
 
 function config (port, modules) {
   const list = modules.map((m) => `    (name = "${m}", esModule = embed "${m}"),`).join('\n')
@@ -55,4 +84,4 @@ async function startWorkerd (t, dir, modules, caPem) {
   return { url: `http://127.0.0.1:${port}/`, stderr: () => stderr }
 }
 
-module.exports = { startWorkerd }
+module.exports = { startWorkerd, bundleForWorkers }

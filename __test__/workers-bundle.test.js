@@ -10,37 +10,16 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const esbuild = require('esbuild')
 const { certs } = require('./certs')
 const { listen, listenTls, closedPort, within } = require('./helpers')
-const { startWorkerd } = require('./workerd')
+const { startWorkerd, bundleForWorkers } = require('./workerd')
 
 const C = certs()
 const root = path.join(__dirname, '..')
 
 /** Bundles fixtures/workers-lib/worker.mjs as a Workers project would. */
-async function bundle (dir) {
-  fs.mkdirSync(path.join(dir, 'src'))
-  for (const f of ['lib.mjs', 'worker.mjs']) {
-    fs.copyFileSync(path.join(__dirname, 'fixtures', 'workers-lib', f), path.join(dir, 'src', f))
-  }
-  // The library's dependency, installed as npm would (a link to this package).
-  fs.mkdirSync(path.join(dir, 'node_modules'))
-  fs.symlinkSync(root, path.join(dir, 'node_modules', 'sockets-api'), 'dir')
-  const outfile = path.join(dir, 'worker.js')
-  await esbuild.build({
-    entryPoints: [path.join(dir, 'src', 'worker.mjs')],
-    absWorkingDir: dir,
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    // What wrangler sets for Workers.
-    conditions: ['workerd', 'worker', 'browser'],
-    external: ['cloudflare:*'],
-    outfile,
-    logLevel: 'silent'
-  })
-  return fs.readFileSync(outfile, 'utf8')
+function bundle (dir) {
+  return bundleForWorkers(dir, path.join(__dirname, 'fixtures', 'workers-lib'), ['worker.mjs', 'lib.mjs'])
 }
 
 test('a library importing sockets-api, bundled for Workers, runs in workerd on the runtime\'s own connect()', { timeout: 60000 }, async (t) => {

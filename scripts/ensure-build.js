@@ -32,6 +32,12 @@ const sources = Math.max(
 )
 
 if (builtAt() < sources) {
+  const { missingPrerequisites, explain } = require('./prerequisites')
+  const missing = missingPrerequisites()
+  if (missing.length > 0) {
+    console.error(explain(missing))
+    process.exit(1)
+  }
   console.error('sockets-api: building the native addon (release)...')
   const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
   if (r.status !== 0) process.exit(r.status || 1)

@@ -153,7 +153,16 @@ export const scenarios = {
     const r = await readText(s.readable)
     await sleep(100)
     const w = s.writable.getWriter()
-    return { read: r, write: await state(w.write(enc.encode('late'))), closed: await state(s.closed) }
+    const write = await state(w.write(enc.encode('late')))
+    const closed = await state(s.closed)
+    return { read: r, write, closed, closeAfter: await state(s.close()) }
+  },
+
+  async 'peer FIN, then close() at once' (connect, p) {
+    const s = connect(`127.0.0.1:${p.fin}`)
+    const r = await readText(s.readable)
+    const close = await state(s.close())
+    return { read: r, close, closed: await state(s.closed) }
   },
 
   async 'peer FIN, allowHalfOpen true' (connect, p) {
