@@ -45,6 +45,12 @@ export interface TlsOptions {
   alpn?: string[]
   /** Alias of `alpn` (Node's name); also takes the wire format. */
   ALPNProtocols?: string[] | ArrayBufferView
+  /**
+   * Resume an earlier session with the same server (name and address) and
+   * the same TLS options, as Node's `https.Agent` does (default `true`;
+   * OpenSSL platforms). Never sends early data.
+   */
+  sessionResumption?: boolean
 }
 
 export interface SocketOptions extends TlsOptions {
@@ -90,6 +96,8 @@ export interface SocketInfo {
   tlsProtocol?: string | null
   /** TLS sockets only (an extension): the server's certificate, a Node `crypto.X509Certificate`. */
   peerCertificate?: PeerCertificate | null
+  /** TLS sockets only (an extension): whether an earlier session was resumed (node:tls's `isSessionReused()`). */
+  sessionReused?: boolean
 }
 
 /** The members of Node's `crypto.X509Certificate` used most (the object is a full one). */

@@ -31,6 +31,11 @@ const WORKLOADS = [
   ['tls_download', [1024 * MB, 64 * MB], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', true],
   ['tls_pingpong', [20000, 2000], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', false],
   ['tls_connect', [500, 100], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', false],
+  // sockets-api resumes its sessions here; the baseline is node:tls's full
+  // handshake, and node:tls reusing its session (as https.Agent) is shown
+  ['tls_reconnect', [500, 100], [5, 3], ['sockets-api', 'tls', 'tlsResumed'], 'tls', false],
+  // amount: sockets open at once, each exchanging 64 B (RSS column: the cost)
+  ['held', [5000, 1000], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', false],
   // amount: sockets; each exchanges ROUNDS 1 KiB messages (fewer when quick)
   ['concurrent', [1000, 1000], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', true]
 ]
@@ -38,6 +43,7 @@ const LABEL = {
   'sockets-api': 'sockets-api',
   net: 'node:net (callbacks)',
   tls: 'node:tls (callbacks)',
+  tlsResumed: 'node:tls, session reused',
   toWeb: 'Duplex.toWeb',
   arrowood: '@arrowood.dev/socket'
 }
@@ -50,6 +56,8 @@ const TITLES = {
   tls_download: (n) => `TLS download ${size(n)}`,
   tls_pingpong: (n) => `TLS pingpong 64 B ×${n}`,
   tls_connect: (n) => `TLS connect + close ×${n}`,
+  tls_reconnect: (n) => `TLS reconnect (resumed) + 64 B ×${n}`,
+  held: (n) => `${n.toLocaleString('en-US')} sockets held`,
   concurrent: (n) => `${n} concurrent echo sockets`
 }
 const TITLE = {}
@@ -104,7 +112,8 @@ const COLORS = {
   net: '#5b8def',
   tls: '#5b8def',
   toWeb: '#9aa0a6',
-  arrowood: '#b39ddb'
+  arrowood: '#b39ddb',
+  tlsResumed: '#2e7d32'
 }
 
 const esc = (t) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;')
@@ -169,7 +178,7 @@ async function main () {
       const amount = quick ? amounts[1] : amounts[0]
       TITLE[name] = TITLES[name](amount)
       const rounds = quick ? roundsBy[1] : roundsBy[0]
-      const port = peer.ports[{ concurrent: 'echo', pingpong: 'echo', connect: 'echo', tls_pingpong: 'tls_echo', tls_connect: 'tls_echo' }[name] || name]
+      const port = peer.ports[{ concurrent: 'echo', pingpong: 'echo', connect: 'echo', tls_pingpong: 'tls_echo', tls_connect: 'tls_echo', tls_reconnect: 'tls_echo', held: 'echo' }[name] || name]
       const results = Object.fromEntries(impls.map((i) => [i, []]))
       for (let round = 0; round < rounds; round++) {
         // Alternate the order each round (A B C, C B A, ...).

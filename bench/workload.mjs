@@ -23,9 +23,12 @@ function cpuSince (c0) {
 
 // --- stream-based implementations: { readable, writable, close() } ----------
 
+// TLS rows measure full handshakes, except "reconnect", which resumes.
+const resume = workload === 'tls_reconnect'
+
 async function openStreams () {
   if (impl === 'sockets-api') {
-    const s = socketsApiConnect(`localhost:${port}`, secure ? { secureTransport: 'on', ca } : {})
+    const s = socketsApiConnect(`localhost:${port}`, secure ? { secureTransport: 'on', ca, sessionResumption: resume } : {})
     await s.opened
     return { readable: s.readable, writable: s.writable, close: () => s.close() }
   }
@@ -123,6 +126,51 @@ const streamWorkloads = {
     const cpuMs = cpuSince(c0)
     return { value: (ms * 1000) / n, unit: 'µs/op', cpu: (cpuMs * 1000) / n, cpuUnit: 'µs/op' }
   },
+  // Connect, one 64-byte exchange (which also brings the server's session
+  // tickets), close: a pooled client's new connection.
+  async reconnect (n) {
+    const msg = new Uint8Array(MSG).fill(5)
+    const exchange = async () => {
+      const s = await openStreams()
+      const w = s.writable.getWriter()
+      const r = s.readable.getReader()
+      await w.write(msg)
+      let got = 0
+      while (got < MSG) got += (await r.read()).value.byteLength
+      w.releaseLock()
+      r.releaseLock()
+      await s.close()
+    }
+    await exchange() // the first connection is a full handshake
+    const t0 = performance.now()
+    const c0 = process.cpuUsage()
+    for (let i = 0; i < n; i++) await exchange()
+    const ms = performance.now() - t0
+    const cpuMs = cpuSince(c0)
+    return { value: (ms * 1000) / n, unit: 'µs/op', cpu: (cpuMs * 1000) / n, cpuUnit: 'µs/op' }
+  },
+  // `n` sockets open at once, each exchanging 64 bytes, then all closed: what
+  // a server holding thousands of client connections costs (RSS column).
+  async held (n) {
+    const msg = new Uint8Array(MSG).fill(6)
+    const t0 = performance.now()
+    const c0 = process.cpuUsage()
+    const open = await Promise.all(Array.from({ length: n }, async () => {
+      const s = await openStreams()
+      const w = s.writable.getWriter()
+      const r = s.readable.getReader()
+      await w.write(msg)
+      let got = 0
+      while (got < MSG) got += (await r.read()).value.byteLength
+      w.releaseLock()
+      r.releaseLock()
+      return s
+    }))
+    await Promise.all(open.map((s) => s.close()))
+    const ms = performance.now() - t0
+    const cpuMs = cpuSince(c0)
+    return { value: ms * 1000 / n, unit: 'µs/socket', cpu: (cpuMs * 1000) / n, cpuUnit: 'µs/socket' }
+  },
   async concurrent (sockets) {
     const rounds = Number(process.env.BENCH_ROUNDS || 20)
     const msg = Buffer.alloc(1024, 3)
@@ -148,10 +196,14 @@ const streamWorkloads = {
 
 // --- node:net / node:tls with callbacks ---------------------------------------
 
+// node:tls with the session of the last connection, as https.Agent reuses it.
+let lastSession
+
 function openRaw () {
   const s = secure
-    ? tls.connect({ port, host: 'localhost', ca })
+    ? tls.connect({ port, host: 'localhost', ca, session: impl === 'tlsResumed' ? lastSession : undefined })
     : net.connect({ port, host: 'localhost', noDelay: true })
+  if (impl === 'tlsResumed') s.on('session', (session) => { lastSession = session })
   return once(s, secure ? 'secureConnect' : 'connect').then(() => s)
 }
 
@@ -236,6 +288,45 @@ const rawWorkloads = {
     const cpuMs = cpuSince(c0)
     return { value: (ms * 1000) / n, unit: 'µs/op', cpu: (cpuMs * 1000) / n, cpuUnit: 'µs/op' }
   },
+  async reconnect (n) {
+    const msg = Buffer.alloc(MSG, 5)
+    const exchange = async () => {
+      const s = await openRaw()
+      const got = readRaw(s, MSG)
+      s.write(msg)
+      await got
+      s.end()
+      s.resume()
+      await once(s, 'close')
+    }
+    await exchange()
+    const t0 = performance.now()
+    const c0 = process.cpuUsage()
+    for (let i = 0; i < n; i++) await exchange()
+    const ms = performance.now() - t0
+    const cpuMs = cpuSince(c0)
+    return { value: (ms * 1000) / n, unit: 'µs/op', cpu: (cpuMs * 1000) / n, cpuUnit: 'µs/op' }
+  },
+  async held (n) {
+    const msg = Buffer.alloc(MSG, 6)
+    const t0 = performance.now()
+    const c0 = process.cpuUsage()
+    const open = await Promise.all(Array.from({ length: n }, async () => {
+      const s = await openRaw()
+      const got = readRaw(s, MSG)
+      s.write(msg)
+      await got
+      return s
+    }))
+    await Promise.all(open.map((s) => {
+      s.end()
+      s.resume()
+      return once(s, 'close')
+    }))
+    const ms = performance.now() - t0
+    const cpuMs = cpuSince(c0)
+    return { value: ms * 1000 / n, unit: 'µs/socket', cpu: (cpuMs * 1000) / n, cpuUnit: 'µs/socket' }
+  },
   async concurrent (sockets) {
     const rounds = Number(process.env.BENCH_ROUNDS || 20)
     const msg = Buffer.alloc(1024, 3)
@@ -258,7 +349,7 @@ const rawWorkloads = {
 }
 
 const base = workload.replace(/^tls_/, '')
-const table = impl === 'net' || impl === 'tls' ? rawWorkloads : streamWorkloads
+const table = impl === 'net' || impl === 'tls' || impl === 'tlsResumed' ? rawWorkloads : streamWorkloads
 const result = await table[base](amount)
 result.maxRssMB = process.resourceUsage().maxRSS / 1024
 process.stdout.write(JSON.stringify(result) + '\n')

@@ -221,10 +221,11 @@ class Socket {
     if (detail.localAddress) info.localAddress = detail.localAddress
     info.alpn = detail.alpn ?? null
     if (this.#secureTransport === 'on') {
-      // Beyond the standard SocketInfo: what node:tls's getProtocol() and
-      // getPeerX509Certificate() tell.
+      // Beyond the standard SocketInfo: what node:tls's getProtocol(),
+      // getPeerX509Certificate() and isSessionReused() tell.
       info.tlsProtocol = detail.tlsProtocol ?? null
       info.peerCertificate = detail.peerCertificate ? new X509Certificate(detail.peerCertificate) : null
+      info.sessionReused = detail.sessionReused === true
     }
     return info
   }

@@ -10,7 +10,7 @@ const { SocketError, invalidArg } = require('./errors')
 // TLS options, with Node's names. Unknown keys are ignored.
 
 const TLS_KEYS = ['ca', 'cert', 'key', 'passphrase', 'pfx', 'rejectUnauthorized',
-  'servername', 'sni', 'expectedServerHostname', 'alpn', 'ALPNProtocols']
+  'servername', 'sni', 'expectedServerHostname', 'alpn', 'ALPNProtocols', 'sessionResumption']
 
 function pickTls (options) {
   const out = {}
@@ -127,6 +127,8 @@ function nativeTls (tls, hostname) {
   } else if (typeof rejectUnauthorized !== 'boolean') {
     throw invalidArg('options.rejectUnauthorized must be a boolean')
   }
+  const resumption = tls.sessionResumption ?? true
+  if (typeof resumption !== 'boolean') throw invalidArg('options.sessionResumption must be a boolean')
   const passphrase = cString(tls, 'passphrase')
   const keys = pemList(tls.key, 'key')
   const pfx = pemList(tls.pfx, 'pfx')
@@ -139,7 +141,8 @@ function nativeTls (tls, hostname) {
     pfx: pfx && pfx[0],
     rejectUnauthorized,
     servername: servername.replace(/^\[(.*)\]$/, '$1'),
-    alpn: alpnList(tls.ALPNProtocols ?? tls.alpn, tls.ALPNProtocols !== undefined ? 'ALPNProtocols' : 'alpn')
+    alpn: alpnList(tls.ALPNProtocols ?? tls.alpn, tls.ALPNProtocols !== undefined ? 'ALPNProtocols' : 'alpn'),
+    sessionResumption: resumption
   }
 }
 

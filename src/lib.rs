@@ -5,7 +5,9 @@
 //! - parsing: `protocol`, `error`, `address`, `hello`; and `runtime`,
 //!   `panic_guard`;
 //! - the OS socket: `os_socket`;
-//! - TLS I/O and sessions: `tls_io`, `connector_cache`, `identity`, `tls`;
+//! - TLS I/O and sessions: `tls_io`, `connector_cache`, `identity`, the
+//!   backends `tls_openssl` (OpenSSL, with resumption) and `tls_native`
+//!   (the system's TLS on macOS and Windows), `tls`;
 //! - dialing: `dial` (resolution, attempts, Happy Eyeballs);
 //! - the transport's read/write loops: `transport`;
 //! - readiness, both modes: `readiness`;
@@ -40,6 +42,10 @@ pub mod runtime;
 pub mod setup;
 pub mod tls;
 mod tls_io;
+#[cfg(any(target_os = "windows", target_vendor = "apple", test))]
+mod tls_native;
+#[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+mod tls_openssl;
 pub mod transport;
 mod uv_poll;
 mod uv_symbols;

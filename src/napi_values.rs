@@ -104,6 +104,7 @@ pub struct EventDetail {
     pub alpn: Option<String>,
     pub tls_protocol: Option<String>,
     pub peer_certificate: Option<Buffer>,
+    pub session_reused: Option<bool>,
     pub code: Option<String>,
     pub syscall: Option<String>,
     pub address: Option<String>,
@@ -132,6 +133,7 @@ impl From<SocketInfo> for EventDetail {
             alpn: info.alpn,
             tls_protocol: info.tls_protocol.map(str::to_owned),
             peer_certificate: info.peer_certificate.map(Buffer::from),
+            session_reused: info.session_reused,
             ..Default::default()
         }
     }
@@ -160,6 +162,8 @@ pub struct NativeTlsOptions {
     pub reject_unauthorized: bool,
     pub servername: String,
     pub alpn: Option<Vec<String>>,
+    /// Resume an earlier session (default: yes).
+    pub session_resumption: Option<bool>,
 }
 
 impl NativeTlsOptions {
@@ -186,6 +190,7 @@ impl NativeTlsOptions {
             reject_unauthorized: self.reject_unauthorized,
             servername: self.servername,
             alpn: self.alpn.unwrap_or_default(),
+            resume: self.session_resumption.unwrap_or(true),
         };
         TlsConfig::new(opts).map_err(thrown)
     }

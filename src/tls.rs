@@ -1,14 +1,16 @@
-//! TLS client sessions: building a connector from Node-style options, the
-//! handshake (on the runtime), and the mapping of failures to Node's codes.
+//! TLS client sessions: a configuration from Node-style options (built once
+//! per distinct configuration), the handshake (on the runtime), and the
+//! mapping of failures to Node's codes.
 //!
-//! The session runs over [`NonBlocking`], so after the handshake the JS
-//! thread encrypts and decrypts in place, exactly as it reads and writes a
-//! plain socket.
+//! The backend is OpenSSL itself where native-tls would be OpenSSL
+//! (`tls_openssl`: with session resumption), else native-tls
+//! (`tls_native`: the system's TLS). The session runs over [`NonBlocking`],
+//! so after the handshake the JS thread encrypts and decrypts in place,
+//! exactly as it reads and writes a plain socket.
 
 use std::io;
 use std::sync::Arc;
 
-use native_tls::{Certificate, HandshakeError, Identity, TlsConnector};
 use tokio::io::Interest;
 
 use crate::connector_cache::{ConnectorCache, KeyBuilder};
@@ -16,7 +18,14 @@ use crate::error::{io_code, SocketErr};
 use crate::os_socket::OsSocket;
 use crate::tls_io::NonBlocking;
 
-pub type TlsStream = native_tls::TlsStream<NonBlocking>;
+#[cfg(any(target_os = "windows", target_vendor = "apple"))]
+use crate::tls_native as backend;
+#[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+use crate::tls_openssl as backend;
+
+use backend::{Connector, Step};
+
+pub type TlsStream = backend::Stream;
 
 /// An established session, and its negotiated version when known.
 pub struct TlsSession {
@@ -49,12 +58,15 @@ pub struct TlsOptions {
     /// Name checked against the certificate and sent in SNI.
     pub servername: String,
     pub alpn: Vec<String>,
+    /// Resume an earlier session with the same server and configuration.
+    pub resume: bool,
 }
 
 /// A ready-to-use client configuration.
 pub struct TlsConfig {
-    connector: TlsConnector,
+    connector: Connector,
     domain: String,
+    resume: bool,
     /// Whether the certificate must be valid for `domain`.
     #[cfg_attr(any(target_os = "windows", target_vendor = "apple"), allow(dead_code))]
     check_identity: bool,
@@ -81,19 +93,21 @@ impl TlsConfig {
                 "a TLS connection needs a server name to verify (servername)",
             ));
         }
-        let connector = CONNECTORS.get_or_build(cache_key(&opts), || build_connector(&opts))?;
+        let connector =
+            CONNECTORS.get_or_build(cache_key(&opts), || backend::build(&opts, sni(&opts)))?;
         Ok(TlsConfig {
             connector,
+            resume: opts.resume,
             domain: opts.servername,
             check_identity: opts.reject_unauthorized,
         })
     }
 }
 
-static CONNECTORS: ConnectorCache<TlsConnector> = ConnectorCache::new();
+static CONNECTORS: ConnectorCache<Connector> = ConnectorCache::new();
 
 /// Everything a connector is built from, and nothing else: the name only
-/// decides whether SNI is sent.
+/// decides whether SNI is sent. (Its sessions are filed by name and peer.)
 fn cache_key(opts: &TlsOptions) -> Vec<u8> {
     let mut k = KeyBuilder::default();
     match &opts.ca {
@@ -138,43 +152,6 @@ fn sni(opts: &TlsOptions) -> bool {
     !opts.servername.is_empty() && !crate::address::is_ip(&opts.servername)
 }
 
-fn build_connector(opts: &TlsOptions) -> Result<TlsConnector, SocketErr> {
-    let mut b = TlsConnector::builder();
-    if let Some(ca) = &opts.ca {
-        b.disable_built_in_roots(true);
-        for pem in ca {
-            for cert in certificates(pem)? {
-                b.add_root_certificate(cert);
-            }
-        }
-    } else {
-        for pem in &opts.extra_ca {
-            for cert in certificates(pem)? {
-                b.add_root_certificate(cert);
-            }
-        }
-    }
-    if let Some(id) = &opts.identity {
-        b.identity(identity(id)?);
-    }
-    if !opts.reject_unauthorized {
-        b.danger_accept_invalid_certs(true);
-        b.danger_accept_invalid_hostnames(true);
-    }
-    // With OpenSSL the name is checked after the handshake instead
-    // (`identity::check`, OpenSSL's own matching), as node:tls does, so
-    // a mismatch can say which names the certificate holds.
-    #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
-    b.danger_accept_invalid_hostnames(true);
-    b.use_sni(sni(opts));
-    if !opts.alpn.is_empty() {
-        let protos: Vec<&str> = opts.alpn.iter().map(String::as_str).collect();
-        b.request_alpns(&protos);
-    }
-    b.build()
-        .map_err(|e| SocketErr::other("ERR_TLS_INVALID_OPTIONS", e.to_string()))
-}
-
 /// Strings handed to OpenSSL as C strings must not hold NUL: the bindings
 /// would panic (or, elsewhere, silently cut the string short).
 fn check_c_string(value: &str, name: &str) -> Result<(), SocketErr> {
@@ -187,84 +164,22 @@ fn check_c_string(value: &str, name: &str) -> Result<(), SocketErr> {
     Ok(())
 }
 
-fn certificates(pem: &[u8]) -> Result<Vec<Certificate>, SocketErr> {
-    let bad = |e: native_tls::Error| {
-        SocketErr::other("ERR_TLS_INVALID_CA", format!("invalid CA certificate: {e}"))
-    };
-    if pem.starts_with(b"-----") || pem.iter().take(64).all(|b| b.is_ascii()) {
-        let certs = Certificate::stack_from_pem(pem).map_err(bad)?;
-        if certs.is_empty() {
-            return Err(SocketErr::other(
-                "ERR_TLS_INVALID_CA",
-                "invalid CA certificate: no certificate found in PEM data",
-            ));
-        }
-        Ok(certs)
-    } else {
-        Ok(vec![Certificate::from_der(pem).map_err(bad)?])
-    }
-}
-
-fn identity(id: &ClientIdentity) -> Result<Identity, SocketErr> {
-    let bad = |what: &str, e: String| {
-        SocketErr::other(
-            "ERR_TLS_INVALID_CERT",
-            format!("invalid client {what}: {e}"),
-        )
-    };
-    match id {
-        ClientIdentity::Pfx { der, passphrase } => {
-            Identity::from_pkcs12(der, passphrase).map_err(|e| bad("pfx", e.to_string()))
-        }
-        ClientIdentity::Pem {
-            cert,
-            key,
-            passphrase,
-        } => {
-            let key = pkcs8_key(key, passphrase.as_deref()).map_err(|e| bad("key", e))?;
-            Identity::from_pkcs8(cert, &key).map_err(|e| bad("certificate", e.to_string()))
-        }
-    }
-}
-
-/// native-tls takes unencrypted PKCS#8 keys only; Node also takes PKCS#1/SEC1
-/// keys and encrypted ones. Convert with OpenSSL where it is the backend.
-#[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
-fn pkcs8_key(key: &[u8], passphrase: Option<&str>) -> Result<Vec<u8>, String> {
-    use openssl::pkey::PKey;
-    // Always pass a passphrase: without one OpenSSL would prompt on the
-    // terminal for an encrypted key.
-    let pkey = PKey::private_key_from_pem_passphrase(key, passphrase.unwrap_or("").as_bytes())
-        .map_err(|e| {
-            if passphrase.is_none() && key.windows(9).any(|w| w == b"ENCRYPTED") {
-                "the key is encrypted and no passphrase was given".to_owned()
-            } else {
-                e.to_string()
-            }
-        })?;
-    pkey.private_key_to_pem_pkcs8().map_err(|e| e.to_string())
-}
-
-#[cfg(any(target_os = "windows", target_vendor = "apple"))]
-fn pkcs8_key(key: &[u8], passphrase: Option<&str>) -> Result<Vec<u8>, String> {
-    if passphrase.is_some() {
-        return Err("encrypted keys are not supported on this platform".to_owned());
-    }
-    Ok(key.to_vec())
-}
-
 /// Runs the client handshake on the runtime, waiting for readiness between
 /// steps. Verification failures come back with Node's codes.
 pub async fn handshake(stream: Arc<OsSocket>, cfg: &TlsConfig) -> Result<TlsSession, SocketErr> {
     let mut io = NonBlocking::new(stream.clone());
     io.capture = Some(Vec::new());
-    let mut attempt = cfg.connector.connect(&cfg.domain, io);
+    // Sessions are filed by the name verified and the peer's address.
+    let session_key = cfg
+        .resume
+        .then(|| format!("{}\0{}", cfg.domain, stream.addresses().0));
+    let mut step = cfg.connector.start(&cfg.domain, io, session_key);
     loop {
-        match attempt {
-            Ok(mut tls) => {
+        match step {
+            Step::Done(mut tls) => {
                 #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
                 if cfg.check_identity {
-                    let cert = peer_certificate(&tls).ok_or_else(|| {
+                    let cert = tls.peer_certificate_der().ok_or_else(|| {
                         SocketErr::other(
                             "ERR_TLS_CERT_ALTNAME_INVALID",
                             "the server sent no certificate",
@@ -272,42 +187,26 @@ pub async fn handshake(stream: Arc<OsSocket>, cfg: &TlsConfig) -> Result<TlsSess
                     })?;
                     crate::identity::check(&cert, &cfg.domain)?;
                 }
-                let hello = tls.get_mut().capture.take().unwrap_or_default();
+                let hello = tls.io_mut().capture.take().unwrap_or_default();
                 let protocol = crate::hello::server_version(&hello);
                 return Ok(TlsSession { tls, protocol });
             }
-            Err(HandshakeError::WouldBlock(mut mid)) => {
-                let interest = mid.get_ref().blocked_on.unwrap_or(Interest::READABLE);
-                mid.get_mut().blocked_on = None;
+            Step::WouldBlock(mut mid) => {
+                let interest = mid.io().blocked_on.unwrap_or(Interest::READABLE);
+                mid.io().blocked_on = None;
                 stream
                     .ready(interest)
                     .await
                     .map_err(|e| SocketErr::from_io(&e, "read"))?;
-                attempt = mid.handshake();
+                step = mid.resume();
             }
-            Err(HandshakeError::Failure(e)) => return Err(handshake_error(&e)),
+            Step::Failed(text) => return Err(handshake_error(&text)),
         }
     }
 }
 
-/// The server's certificate (DER), when it sent one.
-pub fn peer_certificate(tls: &TlsStream) -> Option<Vec<u8>> {
-    tls.peer_certificate()
-        .ok()
-        .flatten()
-        .and_then(|c| c.to_der().ok())
-}
-
-pub fn alpn(tls: &TlsStream) -> Option<String> {
-    tls.negotiated_alpn()
-        .ok()
-        .flatten()
-        .map(|p| String::from_utf8_lossy(&p).into_owned())
-}
-
 /// Node's code for a handshake failure, from OpenSSL's verify result text.
-pub fn handshake_error(e: &native_tls::Error) -> SocketErr {
-    let text = e.to_string();
+pub fn handshake_error(text: &str) -> SocketErr {
     let lower = text.to_ascii_lowercase();
     // Most specific first: "self-signed certificate in certificate chain"
     // contains "self-signed certificate".
@@ -367,7 +266,7 @@ pub fn handshake_error(e: &native_tls::Error) -> SocketErr {
             "Client network socket disconnected before secure TLS connection was established",
         );
     }
-    openssl_error(&text, "ERR_SSL_HANDSHAKE_FAILURE")
+    openssl_error(text, "ERR_SSL_HANDSHAKE_FAILURE")
 }
 
 /// Node names OpenSSL failures `ERR_SSL_` + the reason, upper-cased:
@@ -471,7 +370,7 @@ mod tests {
         /// Arbitrary bytes as a CA are refused with ERR_TLS_INVALID_CA, never a panic.
         #[test]
         fn any_bytes_as_ca(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            if let Err(e) = certificates(&bytes) {
+            if let Err(e) = backend::certificates(&bytes) {
                 prop_assert_eq!(e.code, "ERR_TLS_INVALID_CA");
             }
         }

@@ -3,7 +3,7 @@
 //! would block, the interest to arm (a TLS session may need to write in order
 //! to read, or the reverse); the connection arms it.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::sync::Arc;
 
 use tokio::io::Interest;
@@ -21,6 +21,8 @@ pub struct SocketInfo {
     pub tls_protocol: Option<&'static str>,
     /// TLS only: the server's certificate, DER.
     pub peer_certificate: Option<Vec<u8>>,
+    /// TLS only: whether an earlier session was resumed.
+    pub session_reused: Option<bool>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -81,7 +83,7 @@ impl Transport {
     pub(crate) fn deregistered(mut self) -> Result<Transport, SocketErr> {
         let placeholder = Arc::new(OsSocket::Moved);
         if let Some(tls) = self.tls.as_mut() {
-            tls.get_mut().stream = placeholder.clone();
+            tls.io_mut().stream = placeholder.clone();
         }
         let shared = std::mem::replace(&mut self.stream, placeholder);
         // Nothing else holds the stream once connecting or the handshake is
@@ -93,7 +95,7 @@ impl Transport {
             .map_err(|e| SocketErr::from_io(&e, "epoll_ctl"))?;
         let stream = Arc::new(stream);
         if let Some(tls) = self.tls.as_mut() {
-            tls.get_mut().stream = stream.clone();
+            tls.io_mut().stream = stream.clone();
         }
         self.stream = stream;
         Ok(self)
@@ -104,9 +106,10 @@ impl Transport {
         SocketInfo {
             remote_address,
             local_address,
-            alpn: self.tls.as_ref().and_then(|t| tls::alpn(t)),
+            alpn: self.tls.as_ref().and_then(|t| t.alpn()),
             tls_protocol: self.tls_protocol,
-            peer_certificate: self.tls.as_ref().and_then(|t| tls::peer_certificate(t)),
+            peer_certificate: self.tls.as_ref().and_then(|t| t.peer_certificate_der()),
+            session_reused: self.tls.as_ref().map(|t| t.resumed()),
         }
     }
 
@@ -114,13 +117,13 @@ impl Transport {
     pub(crate) fn blocked_on(&self, default: Interest) -> Interest {
         self.tls
             .as_ref()
-            .and_then(|t| t.get_ref().blocked_on)
+            .and_then(|t| t.io().blocked_on)
             .unwrap_or(default)
     }
 
     fn clear_blocked(&mut self) {
         if let Some(t) = self.tls.as_mut() {
-            t.get_mut().blocked_on = None;
+            t.io_mut().blocked_on = None;
         }
     }
 }
@@ -156,10 +159,10 @@ impl Transport {
                     // TLS returns a record at a time: go on while the session
                     // or the socket may hold more, so that a short read means
                     // the same there (and no read that would block is tried).
-                    let more = t.tls.as_ref().is_some_and(|tls| {
-                        tls.buffered_read_size().map_or(true, |b| b > 0)
-                            || tls.get_ref().may_have_more()
-                    });
+                    let more = t
+                        .tls
+                        .as_ref()
+                        .is_some_and(|tls| tls.buffered() > 0 || tls.io().may_have_more());
                     if filled == buf.len() || !more {
                         break;
                     }
@@ -227,7 +230,7 @@ impl Transport {
     pub fn shutdown_write(&mut self) -> (Result<bool, SocketErr>, Option<Interest>) {
         let t = self;
         if let Some(tls) = t.tls.as_mut() {
-            tls.get_mut().blocked_on = None;
+            tls.io_mut().blocked_on = None;
             match tls.shutdown() {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
