@@ -39,11 +39,29 @@ const WORKLOADS = [
   // amount: sockets; each exchanges ROUNDS 1 KiB messages (fewer when quick)
   ['concurrent', [1000, 1000], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', true]
 ]
+// The drivers over a real PostgreSQL (bench/drivers.mjs): each in its
+// Workers build over this package (cloudflare:sockets through the register
+// hook), over @arrowood.dev/socket (the same adapter over a node:net-based
+// cloudflare:sockets: what the adapter itself costs), and on node:net /
+// node:tls (the baseline).
+const DRIVER_WORKLOADS = [
+  ['queries', [2000, 500], (n) => `${n.toLocaleString('en-US')} sequential queries`],
+  ['rows', [100000, 100000], (n) => `a ${n.toLocaleString('en-US')}-row result`],
+  ['setup', [200, 50], (n) => `connect + query + end ×${n}`]
+]
+const DRIVERS = { pg: 'pg', postgres: 'postgres.js' }
+
 const LABEL = {
   'sockets-api': 'sockets-api',
   net: 'node:net (callbacks)',
   tls: 'node:tls (callbacks)',
   tlsResumed: 'node:tls, session reused',
+  'pg-sockets-api': 'pg (pg-cloudflare) on sockets-api',
+  'pg-arrowood': 'pg (pg-cloudflare) on @arrowood.dev/socket',
+  'pg-net': 'pg on node:net / node:tls',
+  'postgres-sockets-api': 'postgres.js (workerd build) on sockets-api',
+  'postgres-arrowood': 'postgres.js (workerd build) on @arrowood.dev/socket',
+  'postgres-net': 'postgres.js on node:net / node:tls',
   toWeb: 'Duplex.toWeb',
   arrowood: '@arrowood.dev/socket'
 }
@@ -82,6 +100,31 @@ function measure (impl, workload, port, amount, caFile) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(here, 'workload.mjs'), impl, workload, String(port), String(amount), caFile],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BENCH_ROUNDS: quick ? '5' : '20' } })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stderr.on('data', (d) => { err += d })
+    const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      if (code === 0) {
+        try { return resolve(JSON.parse(out.trim().split('\n').pop())) } catch {}
+      }
+      resolve({ failed: code === null ? 'timed out (hang)' : (err.trim().split('\n').pop() || `exit ${code}`) })
+    })
+  })
+}
+
+/** One driver measurement in a fresh process (bench/drivers.mjs). */
+function measureDriver (impl, workload, amount, pg, caFile) {
+  const [driver, over] = impl.split(/-(.*)/s)
+  const args = over === 'net'
+    ? []
+    : ['--conditions=workerd', '--import', over === 'arrowood' ? path.join(here, 'arrowood-sockets.mjs') : 'sockets-api/register']
+  const config = JSON.stringify({ port: pg.port, user: pg.user, password: pg.password, ca: pg.ca })
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...args, path.join(here, 'drivers.mjs'), driver, workload, String(amount), config],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile } })
     let out = ''
     let err = ''
     child.stdout.on('data', (d) => { out += d })
@@ -160,6 +203,83 @@ ${parts.join('\n')}
 `
 }
 
+/**
+ * Measures `impls` on workload `name`, `rounds` times in alternating order,
+ * and adds their medians and ratios to `rows`.
+ */
+async function compare (rows, name, rounds, impls, baseline, higherIsBetter, measureOne) {
+  const results = Object.fromEntries(impls.map((i) => [i, []]))
+  for (let round = 0; round < rounds; round++) {
+    // Alternate the order each round (A B C, C B A, ...).
+    const order = round % 2 ? [...impls].reverse() : impls
+    for (const impl of order) {
+      const r = await measureOne(impl)
+      results[impl].push(r)
+      process.stderr.write(`${name} ${impl}: ${r.failed ? `FAILED ${r.failed}` : `${fmt(r.value)} ${r.unit}, CPU ${fmt(r.cpu)} ${r.cpuUnit}, ${fmt(r.maxRssMB)} MB RSS`}\n`)
+    }
+  }
+  const summary = {}
+  for (const impl of impls) {
+    const ok = results[impl].filter((r) => !r.failed)
+    summary[impl] = ok.length === 0
+      ? { failed: results[impl][0].failed }
+      : {
+          value: median(ok.map((r) => r.value)),
+          unit: ok[0].unit,
+          cpu: median(ok.map((r) => r.cpu)),
+          cpuUnit: ok[0].cpuUnit,
+          rss: median(ok.map((r) => r.maxRssMB))
+        }
+  }
+  const base = summary[baseline]
+  for (const impl of impls) {
+    const s = summary[impl]
+    let ratio = ''
+    if (!s.failed && !base.failed) {
+      ratio = higherIsBetter ? s.value / base.value : base.value / s.value
+    }
+    // CPU per unit of work: lower is better, so the ratio is baseline / ours.
+    const cpuRatio = s.failed || base.failed ? '' : base.cpu / s.cpu
+    rows.push({ workload: name, impl, ...s, ratio, cpuRatio, rssRatio: s.failed || base.failed ? '' : s.rss / base.rss })
+  }
+}
+
+/** The driver rows, against a PostgreSQL started here (skipped, and said so, without one). */
+async function driverRows (rows, dir) {
+  const names = DRIVER_WORKLOADS.flatMap(([w]) => Object.keys(DRIVERS).flatMap((d) => [`${d}_${w}`, `${d}_tls_${w}`]))
+  if (only && !names.some((n) => only.includes(n)) && !only.includes('drivers')) return
+  const { startPostgres, why } = require(path.join(root, '__test__', 'pg.js'))
+  const pg = await startPostgres()
+  if (!pg) {
+    process.stderr.write(`driver rows skipped: ${why.reason}\n`)
+    return
+  }
+  // The server's CA, for the Workers builds through NODE_EXTRA_CA_CERTS.
+  const caFile = path.join(dir, 'pg-ca.pem')
+  fs.writeFileSync(caFile, pg.ca)
+  try {
+    for (const [workload, amounts, title] of DRIVER_WORKLOADS) {
+      for (const driver of Object.keys(DRIVERS)) {
+        for (const tls of [false, true]) {
+          const name = `${driver}_${tls ? 'tls_' : ''}${workload}`
+          if (only && !only.includes(name) && !only.includes('drivers')) continue
+          const amount = quick ? amounts[1] : amounts[0]
+          TITLE[name] = `${DRIVERS[driver]}${tls ? ' TLS' : ''}: ${title(amount)}`
+          // postgres.js's Workers build hangs in its TLS upgrade over
+          // @arrowood.dev/socket, so its TLS rows leave that one out.
+          const impls = driver === 'postgres' && tls
+            ? [`${driver}-sockets-api`, `${driver}-net`]
+            : [`${driver}-sockets-api`, `${driver}-net`, `${driver}-arrowood`]
+          await compare(rows, name, quick ? 3 : 5, impls, `${driver}-net`, false,
+            (impl) => measureDriver(impl, `${tls ? 'tls_' : ''}${workload}`, amount, pg, caFile))
+        }
+      }
+    }
+  } finally {
+    pg.stop()
+  }
+}
+
 async function main () {
   const { certs } = require(path.join(root, '__test__', 'certs.js'))
   const C = certs()
@@ -179,41 +299,10 @@ async function main () {
       TITLE[name] = TITLES[name](amount)
       const rounds = quick ? roundsBy[1] : roundsBy[0]
       const port = peer.ports[{ concurrent: 'echo', pingpong: 'echo', connect: 'echo', tls_pingpong: 'tls_echo', tls_connect: 'tls_echo', tls_reconnect: 'tls_echo', held: 'echo' }[name] || name]
-      const results = Object.fromEntries(impls.map((i) => [i, []]))
-      for (let round = 0; round < rounds; round++) {
-        // Alternate the order each round (A B C, C B A, ...).
-        const order = round % 2 ? [...impls].reverse() : impls
-        for (const impl of order) {
-          const r = await measure(impl, name, port, amount, caFile)
-          results[impl].push(r)
-          process.stderr.write(`${name} ${impl}: ${r.failed ? `FAILED ${r.failed}` : `${fmt(r.value)} ${r.unit}, CPU ${fmt(r.cpu)} ${r.cpuUnit}, ${fmt(r.maxRssMB)} MB RSS`}\n`)
-        }
-      }
-      const summary = {}
-      for (const impl of impls) {
-        const ok = results[impl].filter((r) => !r.failed)
-        summary[impl] = ok.length === 0
-          ? { failed: results[impl][0].failed }
-          : {
-              value: median(ok.map((r) => r.value)),
-              unit: ok[0].unit,
-              cpu: median(ok.map((r) => r.cpu)),
-              cpuUnit: ok[0].cpuUnit,
-              rss: median(ok.map((r) => r.maxRssMB))
-            }
-      }
-      const base = summary[baseline]
-      for (const impl of impls) {
-        const s = summary[impl]
-        let ratio = ''
-        if (!s.failed && !base.failed) {
-          ratio = higherIsBetter ? s.value / base.value : base.value / s.value
-        }
-        // CPU per unit of work: lower is better, so the ratio is baseline / ours.
-        const cpuRatio = s.failed || base.failed ? '' : base.cpu / s.cpu
-        rows.push({ workload: name, impl, ...s, ratio, cpuRatio, rssRatio: s.failed || base.failed ? '' : s.rss / base.rss })
-      }
+      await compare(rows, name, rounds, impls, baseline, higherIsBetter,
+        (impl) => measure(impl, name, port, amount, caFile))
     }
+    await driverRows(rows, dir)
   } finally {
     peer.stop()
     fs.rmSync(dir, { recursive: true, force: true })
