@@ -45,7 +45,7 @@ const WORKLOADS = [
 // cloudflare:sockets: what the adapter itself costs), and on node:net /
 // node:tls (the baseline).
 const DRIVER_WORKLOADS = [
-  ['queries', [2000, 500], (n) => `${n.toLocaleString('en-US')} sequential queries`],
+  ['queries', [500, 200], (n) => `${n.toLocaleString('en-US')} sequential queries`],
   ['rows', [100000, 100000], (n) => `a ${n.toLocaleString('en-US')}-row result`],
   ['setup', [200, 50], (n) => `connect + query + end ×${n}`]
 ]
