@@ -22,7 +22,6 @@ class SocketSink {
   #native = null // set when the connection is open
   #open = false
   #wc = null // the stream's controller
-  #start = deferred() // the stream starts when the connection is open
   #accepted = new Fifo() // chunks given to writer.write() not yet handed to the sink
   #pending = null // bytes of the chunk being written that the socket has not taken yet
   #inflight = null // promise of that chunk's completion
@@ -35,7 +34,6 @@ class SocketSink {
 
   constructor (link) {
     this.#link = link
-    link.opened.then((info) => this.#start.resolve(info), (e) => this.#start.reject(e))
   }
 
   get done () { return this.#done }
@@ -43,9 +41,14 @@ class SocketSink {
 
   // --- the stream's calls ----------------------------------------------------
 
+  /**
+   * The stream starts when the connection is open. `opened` settles on
+   * every way a socket ends, so a writable errored before it (close(reason)
+   * before open) does not wait on it for long.
+   */
   start (c) {
     this.#wc = c
-    return this.#start.promise
+    return this.#link.opened
   }
 
   write (chunk) {
@@ -123,7 +126,6 @@ class SocketSink {
     if (this.#wc) {
       try { this.#wc.error(error) } catch {}
     }
-    this.#start.reject(error)
   }
 
   /** The connection broke: writes fail with `error`. */

@@ -134,6 +134,18 @@ impl Conn {
             });
         }
         self.emit(Event::Opened(info));
+        self.opened_on_event_loop();
+    }
+
+    /// With event-loop readiness nothing is reported from another thread
+    /// once the connection is open (the JS thread's poll reports readiness),
+    /// so the event sink (a thread-safe function: a libuv handle and its
+    /// queue) goes, rather than being held by every open socket. What it
+    /// queued is still delivered.
+    pub(crate) fn opened_on_event_loop(&self) {
+        if self.event_loop_readiness {
+            self.release_sink();
+        }
     }
 
     /// Connecting failed: reported as the `Failed` event (also for a dial

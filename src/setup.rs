@@ -159,6 +159,8 @@ impl Conn {
                 let transport = Transport::plain_shared(stream.clone());
                 let info = transport.info();
                 *state = State::Open(transport);
+                drop(state);
+                self.opened_on_event_loop();
                 Some(Ok(info))
             }
             Err(e) => {
