@@ -52,7 +52,7 @@ function errorFromDetail (detail) {
 function errorFromNative (e) {
   const code = e && e.code
   const text = String((e && e.message) || e)
-  if (typeof code === 'string' && /^(ERR_[A-Z0-9_]+|E[A-Z0-9]+)$/.test(code)) {
+  if (typeof code === 'string' && /^(ERR_[A-Z0-9_/]+|E[A-Z0-9]+)$/.test(code)) {
     return new SocketError(text, { code })
   }
   return new SocketError(`internal error in sockets-api: ${text}`, { code: 'ERR_INTERNAL', cause: e })

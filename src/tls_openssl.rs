@@ -203,11 +203,12 @@ impl Connector {
         }
         if let (Some(key), Some(index)) = (session_key, SESSION_KEY.as_ref()) {
             if let Some(session) = self.sessions.get(&key) {
-                // SAFETY: `set_session` requires a session made by this
-                // `Ssl`'s context. Every session in `self.sessions` was given
-                // to the new-session callback of `self.ctx` (the store
-                // belongs to this connector alone), and `ssl` was made from
-                // `self.ctx` above.
+                // SAFETY: `set_session` requires a session associated with
+                // this `Ssl`'s context. Every entry of `self.sessions` is a
+                // session that a connection of `self.ctx` was given (its
+                // new-session callback is the only writer of this store,
+                // which belongs to this connector alone), serialized and
+                // parsed back here; `ssl` was made from `self.ctx` above.
                 if let Err(e) = unsafe { ssl.set_session(&session) } {
                     return Step::Failed(e.to_string());
                 }
