@@ -323,6 +323,11 @@ fn stream_error(e: &io::Error, syscall: &'static str) -> SocketErr {
         | io::ErrorKind::ConnectionAborted
         | io::ErrorKind::UnexpectedEof
         | io::ErrorKind::BrokenPipe => SocketErr::sys(io_code(e), syscall),
+        // OpenSSL's "unexpected EOF" (the socket ended under the session,
+        // SSL_ERROR_SYSCALL without an errno): whether a reset shows as
+        // ECONNRESET or as this depends on when it is noticed, so both
+        // are the reset node:tls reports.
+        _ if is_truncation(e) => SocketErr::sys("ECONNRESET", syscall),
         _ => openssl_error(&e.to_string(), "ERR_SSL_PROTOCOL_ERROR"),
     }
 }
@@ -352,6 +357,17 @@ mod tests {
             "X",
         );
         assert_eq!(e.code, "ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE");
+    }
+
+    #[test]
+    fn a_session_cut_under_a_write_is_a_reset() {
+        let e = io::Error::other("unexpected EOF");
+        assert_eq!(write_error(&e).code, "ECONNRESET");
+        assert_eq!(write_error(&e).syscall, Some("write"));
+        let e = io::Error::other("error:0A000126:SSL routines::unexpected eof while reading");
+        assert_eq!(read_error(&e).code, "ECONNRESET");
+        let e = io::Error::other("error:0A00010B:SSL routines::wrong version number");
+        assert_eq!(read_error(&e).code, "ERR_SSL_WRONG_VERSION_NUMBER");
     }
 
     use proptest::prelude::*;
