@@ -139,7 +139,7 @@ fn build_connector(opts: &TlsOptions, sni: bool) -> Result<TlsConnector, SocketE
         .map_err(|e| SocketErr::other("ERR_TLS_INVALID_OPTIONS", e.to_string()))
 }
 
-fn certificates(pem: &[u8]) -> Result<Vec<Certificate>, SocketErr> {
+pub(crate) fn certificates(pem: &[u8]) -> Result<Vec<Certificate>, SocketErr> {
     let bad = |e: native_tls::Error| {
         SocketErr::other("ERR_TLS_INVALID_CA", format!("invalid CA certificate: {e}"))
     };
