@@ -96,10 +96,10 @@ async function startPeer (bin, certFile, keyFile) {
   return { ports: JSON.parse(line), stop: () => child.stdin.end() }
 }
 
-function measure (impl, workload, port, amount, caFile) {
+/** Runs `node <args>` and resolves to the JSON of its last stdout line, or { failed }. */
+function runChild (args, env) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(here, 'workload.mjs'), impl, workload, String(port), String(amount), caFile],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BENCH_ROUNDS: quick ? '5' : '20' } })
+    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     let out = ''
     let err = ''
     child.stdout.on('data', (d) => { out += d })
@@ -115,6 +115,11 @@ function measure (impl, workload, port, amount, caFile) {
   })
 }
 
+function measure (impl, workload, port, amount, caFile) {
+  return runChild([path.join(here, 'workload.mjs'), impl, workload, String(port), String(amount), caFile],
+    { BENCH_ROUNDS: quick ? '5' : '20' })
+}
+
 /** One driver measurement in a fresh process (bench/drivers.mjs). */
 function measureDriver (impl, workload, amount, pg, caFile) {
   const [driver, over] = impl.split(/-(.*)/s)
@@ -122,22 +127,8 @@ function measureDriver (impl, workload, amount, pg, caFile) {
     ? []
     : ['--conditions=workerd', '--import', over === 'arrowood' ? path.join(here, 'arrowood-sockets.mjs') : 'sockets-api/register']
   const config = JSON.stringify({ port: pg.port, user: pg.user, password: pg.password, ca: pg.ca })
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...args, path.join(here, 'drivers.mjs'), driver, workload, String(amount), config],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile } })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => { out += d })
-    child.stderr.on('data', (d) => { err += d })
-    const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      if (code === 0) {
-        try { return resolve(JSON.parse(out.trim().split('\n').pop())) } catch {}
-      }
-      resolve({ failed: code === null ? 'timed out (hang)' : (err.trim().split('\n').pop() || `exit ${code}`) })
-    })
-  })
+  return runChild([...args, path.join(here, 'drivers.mjs'), driver, workload, String(amount), config],
+    { NODE_EXTRA_CA_CERTS: caFile })
 }
 
 const median = (xs) => {

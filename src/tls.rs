@@ -152,6 +152,28 @@ fn sni(opts: &TlsOptions) -> bool {
     !opts.servername.is_empty() && !crate::address::is_ip(&opts.servername)
 }
 
+/// CA certificates from PEM (one or more: a bundle) or DER, with the
+/// backend's parsers; any failure is `ERR_TLS_INVALID_CA`.
+pub(crate) fn parse_ca<C, E: std::fmt::Display>(
+    pem: &[u8],
+    from_pem: impl FnOnce(&[u8]) -> Result<Vec<C>, E>,
+    from_der: impl FnOnce(&[u8]) -> Result<C, E>,
+) -> Result<Vec<C>, SocketErr> {
+    let bad = |e: E| SocketErr::other("ERR_TLS_INVALID_CA", format!("invalid CA certificate: {e}"));
+    if pem.starts_with(b"-----") || pem.iter().take(64).all(|b| b.is_ascii()) {
+        let certs = from_pem(pem).map_err(bad)?;
+        if certs.is_empty() {
+            return Err(SocketErr::other(
+                "ERR_TLS_INVALID_CA",
+                "invalid CA certificate: no certificate found in PEM data",
+            ));
+        }
+        Ok(certs)
+    } else {
+        Ok(vec![from_der(pem).map_err(bad)?])
+    }
+}
+
 /// Strings handed to OpenSSL as C strings must not hold NUL: the bindings
 /// would panic (or, elsewhere, silently cut the string short).
 fn check_c_string(value: &str, name: &str) -> Result<(), SocketErr> {

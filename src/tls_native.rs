@@ -140,21 +140,7 @@ fn build_connector(opts: &TlsOptions, sni: bool) -> Result<TlsConnector, SocketE
 }
 
 pub(crate) fn certificates(pem: &[u8]) -> Result<Vec<Certificate>, SocketErr> {
-    let bad = |e: native_tls::Error| {
-        SocketErr::other("ERR_TLS_INVALID_CA", format!("invalid CA certificate: {e}"))
-    };
-    if pem.starts_with(b"-----") || pem.iter().take(64).all(|b| b.is_ascii()) {
-        let certs = Certificate::stack_from_pem(pem).map_err(bad)?;
-        if certs.is_empty() {
-            return Err(SocketErr::other(
-                "ERR_TLS_INVALID_CA",
-                "invalid CA certificate: no certificate found in PEM data",
-            ));
-        }
-        Ok(certs)
-    } else {
-        Ok(vec![Certificate::from_der(pem).map_err(bad)?])
-    }
+    crate::tls::parse_ca(pem, Certificate::stack_from_pem, Certificate::from_der)
 }
 
 fn identity(id: &ClientIdentity) -> Result<Identity, SocketErr> {

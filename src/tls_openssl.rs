@@ -274,21 +274,7 @@ impl Stream {
 
 /// CA certificates from PEM (one or more) or DER.
 pub(crate) fn certificates(pem: &[u8]) -> Result<Vec<X509>, SocketErr> {
-    let bad = |e: openssl::error::ErrorStack| {
-        SocketErr::other("ERR_TLS_INVALID_CA", format!("invalid CA certificate: {e}"))
-    };
-    if pem.starts_with(b"-----") || pem.iter().take(64).all(|b| b.is_ascii()) {
-        let certs = X509::stack_from_pem(pem).map_err(bad)?;
-        if certs.is_empty() {
-            return Err(SocketErr::other(
-                "ERR_TLS_INVALID_CA",
-                "invalid CA certificate: no certificate found in PEM data",
-            ));
-        }
-        Ok(certs)
-    } else {
-        Ok(vec![X509::from_der(pem).map_err(bad)?])
-    }
+    crate::tls::parse_ca(pem, X509::stack_from_pem, X509::from_der)
 }
 
 type Identity = (X509, PKey<openssl::pkey::Private>, Vec<X509>);
