@@ -334,6 +334,86 @@ for (const secure of [false, true]) {
   }
 }
 
+for (const secure of [false, true]) {
+  for (const paused of [false, true]) {
+    test(`small chunks written in one turn, between larger ones, arrive whole, in order and as captured (${secure ? 'TLS' : 'plain'}, peer ${paused ? 'slow' : 'reading'})`, async (t) => {
+      const { certs } = require('./certs')
+      const C = certs()
+      const got = []
+      const done = new Promise((resolve) => {
+        const handler = (sock) => {
+          if (paused) {
+            sock.pause()
+            setTimeout(() => sock.resume(), 200)
+          }
+          sock.on('data', (d) => got.push(d))
+          sock.on('end', resolve)
+        }
+        t.srv = secure ? listenTls(C.server, handler) : listen(handler)
+      })
+      const srv = await t.srv
+      t.after(() => srv.close())
+      const socket = connect(`localhost:${srv.port}`, secure ? { secureTransport: 'on', ca: C.ca } : {})
+      await socket.opened
+      const writer = socket.writable.getWriter()
+      const buf = new Uint8Array(256 * 1024)
+      const expected = []
+      const writes = []
+      let seed = 1
+      const next = (n) => { seed = (seed * 48271) % 2147483647; return seed % n }
+      for (let turn = 0; turn < 150; turn++) {
+        // A message in several pieces, as drivers write one; now and then a
+        // large chunk between them. The buffer is refilled after each write.
+        const pieces = 1 + next(8)
+        for (let i = 0; i < pieces; i++) {
+          const size = next(10) === 0 ? 2000 + next(buf.length - 2000) : 1 + next(1100)
+          crypto.randomFillSync(buf, 0, size)
+          expected.push(Buffer.from(buf.subarray(0, size)))
+          writes.push(writer.write(buf.subarray(0, size)))
+          if (next(4) === 0) {
+            const text = `piece ${turn}.${i};`
+            expected.push(Buffer.from(text))
+            writes.push(writer.write(text))
+          }
+        }
+        buf.fill(0)
+        if (turn % 10 === 9) await writes[writes.length - 1]
+      }
+      // Closed in the same turn as the last pieces: they go before the FIN.
+      const closing = writer.close()
+      await Promise.all(writes)
+      await closing
+      await within(done, 10000, 'the peer to see the end')
+      assert.equal(sha256(Buffer.concat(got)), sha256(Buffer.concat(expected)))
+      await socket.close()
+    })
+  }
+}
+
+test('small writes then the writable\'s close in the same turn: all of them go before the FIN', async (t) => {
+  const srv = await listen((sock) => {
+    const parts = []
+    sock.on('data', (d) => parts.push(d))
+    sock.on('end', () => sock.end(Buffer.concat(parts)))
+  })
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  await socket.opened
+  const writer = socket.writable.getWriter()
+  for (let i = 0; i < 50; i++) writer.write(`${i};`)
+  const closing = writer.close()
+  const reader = socket.readable.getReader()
+  const back = []
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) break
+    back.push(Buffer.from(value))
+  }
+  await closing
+  assert.equal(Buffer.concat(back).toString(), Array.from({ length: 50 }, (_, i) => `${i};`).join(''))
+  await socket.closed
+})
+
 test('writer.write() after writer.close() is a rejected promise (TypeError), and the close still completes', async (t) => {
   const srv = await listen((sock) => sock.resume())
   t.after(() => srv.close())

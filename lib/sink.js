@@ -12,6 +12,12 @@ const { Fifo } = require('./fifo')
 const { toBytes } = require('./chunks')
 
 const EPIPE = { code: 'EPIPE', message: 'write EPIPE' }
+// After a chunk went out in a turn, the turn's further small chunks are
+// gathered and sent together at its end: two sends (TLS records) instead of
+// one per piece for a message a driver writes in several, as node:net's
+// cork() gives. The first chunk and larger ones go out at once, uncopied.
+const SMALL_CHUNK = 1024
+const GATHER_LIMIT = 16 * 1024
 
 /**
  * `link` is the socket's side: `opened` (a promise), `fail(error)` and
@@ -31,6 +37,11 @@ class SocketSink {
   #onConsumed = null // called when the sink takes a chunk
   #progress = 0 // counts writes that moved bytes, for close()'s stall check
   #failure = null
+  #last = null // the chunk accepted last, until the sink takes it
+  #wroteThisTurn = false // a chunk went out at once in this turn
+  #gathered = null // the small chunks gathered since (copies)
+  #gatheredBytes = 0
+  #endTurn = null // the microtask that ends the turn and sends them
 
   constructor (link) {
     this.#link = link
@@ -57,6 +68,10 @@ class SocketSink {
     if (entry.sent) return entry.flushed.promise
     if (entry.error) throw this.#failWith(entry.error)
     if (this.#ending || this.#done || !this.#open) throw this.#failure ?? closedError()
+    // Gathered bytes the socket has not all taken yet go first.
+    if (this.#inflight !== null && entry.bytes.byteLength > 0) {
+      return this.#inflight.then(() => this.#send(entry.bytes))
+    }
     return this.#send(entry.bytes)
   }
 
@@ -64,6 +79,7 @@ class SocketSink {
 
   abort () {
     this.#accepted.clear()
+    this.#last = null
     return this.#closeWritable()
   }
 
@@ -74,9 +90,11 @@ class SocketSink {
    */
   accept (chunk) {
     const bytes = toBytes(chunk)
-    const entry = { chunk, bytes, sent: false, error: null }
+    const entry = { chunk, bytes, sent: false, error: null, handed: false, consumed: false }
+    const prev = this.#last
+    this.#last = entry
     this.#accepted.push(entry)
-    this.#capture(entry, typeof chunk === 'string')
+    this.#capture(entry, prev, typeof chunk === 'string')
     return bytes.byteLength
   }
 
@@ -98,7 +116,7 @@ class SocketSink {
 
   /** Whether writer.write() accepted chunks not yet flushed. */
   hasAccepted () {
-    return this.#accepted.items().some((e) => !e.sent && e.bytes.byteLength > 0)
+    return this.#gathered !== null || this.#accepted.items().some((e) => !e.sent && e.bytes.byteLength > 0)
   }
 
   /** Sends everything the writable accepted, then FIN (once). */
@@ -121,6 +139,8 @@ class SocketSink {
   /** Errors the writable with `error`: nothing more is written. */
   error (error) {
     this.#accepted.clear()
+    this.#last = null
+    this.#gathered = null
     this.#pending = null
     this.#done = true
     if (this.#wc) {
@@ -146,33 +166,90 @@ class SocketSink {
   /**
    * A chunk is captured when writer.write() is called: what goes out is what
    * the buffer held then, however the caller reuses it afterwards. When
-   * nothing is waiting to be sent, the chunk is written at once, and only
-   * what the socket did not take is copied; otherwise the whole chunk is
-   * copied (a string's bytes are already a copy).
+   * every earlier chunk is already in the socket's hands, the chunk is
+   * written at once, after anything gathered, with only what the socket did
+   * not take copied; a small one after another in the same turn is gathered
+   * instead (a copy), to go out at the turn's end. Otherwise the whole chunk is copied (a string's bytes
+   * are already a copy) and sent when the sink takes it.
    */
-  #capture (entry, owned) {
+  #capture (entry, prev, owned) {
     const bytes = entry.bytes
-    if (bytes.byteLength === 0) return
-    if (this.#open && this.#pending === null && this.#accepted.length === 1 &&
-      !this.#ending && !this.#done) {
-      // Every earlier chunk was handed to the socket: this one may go now.
-      const n = this.#native.write(bytes)
-      if (n > 0) this.#progress++
-      if (n === bytes.byteLength) {
-        entry.bytes = bytes.subarray(n)
-        return
-      }
-      if (n < 0) {
-        // Reported by the sink when it gets to this chunk, not from inside
-        // writer.write().
-        entry.error = this.#native.takeError() || EPIPE
+    const size = bytes.byteLength
+    if (size === 0) return
+    const now = this.#open && this.#pending === null && !this.#ending && !this.#done &&
+      (prev === null || prev.consumed || prev.handed)
+    if (now && this.#wroteThisTurn && size <= SMALL_CHUNK) {
+      if (size > GATHER_LIMIT - this.#gatheredBytes) this.#sendGathered()
+      if (this.#pending === null) {
+        this.#gather(owned ? bytes : bytes.slice())
         entry.bytes = bytes.subarray(0, 0)
+        entry.handed = true
         return
       }
-      entry.bytes = bytes.slice(n)
+    } else if (now) {
+      this.#sendGathered()
+    }
+    if (!now || this.#pending !== null) {
+      if (!owned) entry.bytes = bytes.slice()
       return
     }
-    if (!owned) entry.bytes = bytes.slice()
+    const n = this.#native.write(bytes)
+    if (n > 0) this.#progress++
+    if (!this.#wroteThisTurn) {
+      this.#wroteThisTurn = true
+      if (this.#endTurn === null) this.#endTurn = () => { this.#wroteThisTurn = false; this.#sendGathered() }
+      queueMicrotask(this.#endTurn)
+    }
+    if (n === size) {
+      entry.bytes = bytes.subarray(n)
+      entry.handed = true
+      return
+    }
+    if (n < 0) {
+      // Reported by the sink when it gets to this chunk, not from inside
+      // writer.write().
+      entry.error = this.#native.takeError() || EPIPE
+      entry.bytes = bytes.subarray(0, 0)
+      return
+    }
+    entry.bytes = bytes.slice(n)
+  }
+
+  #gather (bytes) {
+    if (this.#gathered === null) this.#gathered = []
+    this.#gathered.push(bytes)
+    this.#gatheredBytes += bytes.byteLength
+  }
+
+  /**
+   * Sends the chunks gathered in this turn as one write; what the socket
+   * does not take drains before anything later goes out.
+   */
+  #sendGathered () {
+    const parts = this.#gathered
+    if (parts === null) return
+    this.#gathered = null
+    const total = this.#gatheredBytes
+    this.#gatheredBytes = 0
+    if (!this.#open || this.#done) return
+    let bytes = parts[0]
+    if (parts.length > 1) {
+      bytes = new Uint8Array(total)
+      let at = 0
+      for (const p of parts) {
+        bytes.set(p, at)
+        at += p.byteLength
+      }
+    }
+    const n = this.#native.write(bytes)
+    if (n > 0) this.#progress++
+    if (n === bytes.byteLength) return
+    if (n < 0) {
+      this.#ioFailure()
+      return
+    }
+    this.#pending = bytes.subarray(n)
+    this.#inflight = handled(this.#drain())
   }
 
   #take (chunk) {
@@ -181,6 +258,7 @@ class SocketSink {
     while (q.length > 0 && found === null) {
       const entry = q.shift()
       entry.consumed = true
+      if (entry === this.#last) this.#last = null
       if (entry.chunk === chunk) found = entry
     }
     if (this.#onConsumed) this.#onConsumed()
@@ -258,6 +336,7 @@ class SocketSink {
    * them, and their write() promises resolve before this does.
    */
   #flushAccepted () {
+    this.#sendGathered()
     const batch = this.#accepted.items().filter((e) => !e.sent)
     for (const e of batch) {
       e.sent = true
