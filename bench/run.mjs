@@ -31,6 +31,10 @@ const WORKLOADS = [
   ['tls_download', [1024 * MB, 64 * MB], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', true],
   ['tls_pingpong', [20000, 2000], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', false],
   ['tls_connect', [500, 100], [5, 3], ['sockets-api', 'tls', 'toWeb'], 'tls', false],
+  // the same, trusting the CA through NODE_EXTRA_CA_CERTS (the system's roots
+  // plus it), and with a client certificate the server requires
+  ['tls_connect_env', [500, 100], [5, 3], ['sockets-api', 'tls'], 'tls', false],
+  ['tls_connect_cert', [500, 100], [5, 3], ['sockets-api', 'tls'], 'tls', false],
   // sockets-api resumes its sessions here; the baseline is node:tls's full
   // handshake, and node:tls reusing its session (as https.Agent) is shown
   ['tls_reconnect', [500, 100], [5, 3], ['sockets-api', 'tls', 'tlsResumed'], 'tls', false],
@@ -74,6 +78,8 @@ const TITLES = {
   tls_download: (n) => `TLS download ${size(n)}`,
   tls_pingpong: (n) => `TLS pingpong 64 B ×${n}`,
   tls_connect: (n) => `TLS connect + close ×${n}`,
+  tls_connect_env: (n) => `TLS connect + close ×${n}, NODE_EXTRA_CA_CERTS`,
+  tls_connect_cert: (n) => `TLS connect + close ×${n}, client certificate`,
   tls_reconnect: (n) => `TLS reconnect (resumed) + 64 B ×${n}`,
   held: (n) => `${n.toLocaleString('en-US')} sockets held`,
   concurrent: (n) => `${n} concurrent echo sockets`
@@ -87,8 +93,8 @@ function buildPeer () {
   return path.join(root, 'target', 'release', process.platform === 'win32' ? 'bench-peer.exe' : 'bench-peer')
 }
 
-async function startPeer (bin, certFile, keyFile) {
-  const child = spawn(bin, [certFile, keyFile], { stdio: ['pipe', 'pipe', 'inherit'] })
+async function startPeer (bin, certFile, keyFile, caFile) {
+  const child = spawn(bin, [certFile, keyFile, caFile], { stdio: ['pipe', 'pipe', 'inherit'] })
   const line = await new Promise((resolve, reject) => {
     child.on('error', reject)
     child.stdout.once('data', (d) => resolve(String(d)))
@@ -115,9 +121,10 @@ function runChild (args, env) {
   })
 }
 
-function measure (impl, workload, port, amount, caFile) {
-  return runChild([path.join(here, 'workload.mjs'), impl, workload, String(port), String(amount), caFile],
-    { BENCH_ROUNDS: quick ? '5' : '20' })
+function measure (impl, workload, port, amount, caFile, clientFile) {
+  const args = [path.join(here, 'workload.mjs'), impl, workload, String(port), String(amount), caFile]
+  if (workload === 'tls_connect_cert') args.push(clientFile)
+  return runChild(args, { BENCH_ROUNDS: quick ? '5' : '20', ...(workload === 'tls_connect_env' ? { NODE_EXTRA_CA_CERTS: caFile } : {}) })
 }
 
 /** One driver measurement in a fresh process (bench/drivers.mjs). */
@@ -281,7 +288,10 @@ async function main () {
   fs.writeFileSync(certFile, C.server.cert)
   fs.writeFileSync(keyFile, C.server.key)
   fs.writeFileSync(caFile, C.ca)
-  const peer = await startPeer(buildPeer(), certFile, keyFile)
+  // The client certificate, for the row with one.
+  const clientFile = path.join(dir, 'client.json')
+  fs.writeFileSync(clientFile, JSON.stringify(C.client))
+  const peer = await startPeer(buildPeer(), certFile, keyFile, caFile)
   const rows = []
   try {
     for (const [name, amounts, roundsBy, impls, baseline, higherIsBetter] of WORKLOADS) {
@@ -289,9 +299,9 @@ async function main () {
       const amount = quick ? amounts[1] : amounts[0]
       TITLE[name] = TITLES[name](amount)
       const rounds = quick ? roundsBy[1] : roundsBy[0]
-      const port = peer.ports[{ concurrent: 'echo', pingpong: 'echo', connect: 'echo', tls_pingpong: 'tls_echo', tls_connect: 'tls_echo', tls_reconnect: 'tls_echo', held: 'echo' }[name] || name]
+      const port = peer.ports[{ concurrent: 'echo', pingpong: 'echo', connect: 'echo', tls_pingpong: 'tls_echo', tls_connect: 'tls_echo', tls_connect_env: 'tls_echo', tls_connect_cert: 'mtls_echo', tls_reconnect: 'tls_echo', held: 'echo' }[name] || name]
       await compare(rows, name, rounds, impls, baseline, higherIsBetter,
-        (impl) => measure(impl, name, port, amount, caFile))
+        (impl) => measure(impl, name, port, amount, caFile, clientFile))
     }
     await driverRows(rows, dir)
   } finally {

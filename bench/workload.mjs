@@ -8,11 +8,15 @@ import { Duplex } from 'node:stream'
 import { connect as socketsApiConnect } from 'sockets-api'
 import { connect as arrowoodConnect } from '@arrowood.dev/socket'
 
-const [impl, workload, portText, amountText, caFile] = process.argv.slice(2)
+const [impl, workload, portText, amountText, caFile, clientFile] = process.argv.slice(2)
 const port = Number(portText)
 const amount = Number(amountText)
 const secure = workload.startsWith('tls_')
-const ca = caFile ? (await import('node:fs')).readFileSync(caFile, 'utf8') : undefined
+const fs = await import('node:fs')
+// TLS connect variants: the CA through NODE_EXTRA_CA_CERTS (added to the
+// system's roots) instead of `ca`, or a client certificate (JSON { cert, key }).
+const ca = caFile && workload !== 'tls_connect_env' ? fs.readFileSync(caFile, 'utf8') : undefined
+const client = clientFile ? JSON.parse(fs.readFileSync(clientFile, 'utf8')) : {}
 const MSG = 64
 
 /** CPU time (user + system) of this process since `c0`, in ms. */
@@ -28,7 +32,7 @@ const resume = workload === 'tls_reconnect'
 
 async function openStreams () {
   if (impl === 'sockets-api') {
-    const s = socketsApiConnect(`localhost:${port}`, secure ? { secureTransport: 'on', ca, sessionResumption: resume } : {})
+    const s = socketsApiConnect(`localhost:${port}`, secure ? { secureTransport: 'on', ca, ...client, sessionResumption: resume } : {})
     await s.opened
     return { readable: s.readable, writable: s.writable, close: () => s.close() }
   }
@@ -201,7 +205,7 @@ let lastSession
 
 function openRaw () {
   const s = secure
-    ? tls.connect({ port, host: 'localhost', ca, session: impl === 'tlsResumed' ? lastSession : undefined })
+    ? tls.connect({ port, host: 'localhost', ca, ...client, session: impl === 'tlsResumed' ? lastSession : undefined })
     : net.connect({ port, host: 'localhost', noDelay: true })
   if (impl === 'tlsResumed') s.on('session', (session) => { lastSession = session })
   return once(s, secure ? 'secureConnect' : 'connect').then(() => s)
@@ -348,7 +352,7 @@ const rawWorkloads = {
   }
 }
 
-const base = workload.replace(/^tls_/, '')
+const base = workload.replace(/^tls_/, '').replace(/^connect_(env|cert)$/, 'connect')
 const table = impl === 'net' || impl === 'tls' || impl === 'tlsResumed' ? rawWorkloads : streamWorkloads
 const result = await table[base](amount)
 result.maxRssMB = process.resourceUsage().maxRSS / 1024

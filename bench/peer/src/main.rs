@@ -2,7 +2,9 @@
 //! connection, big buffers. Prints its ports as JSON on stdout and runs
 //! until stdin closes.
 //!
-//! Usage: bench-peer [CERT.pem KEY.pem]   (TLS listeners only with both)
+//! Usage: bench-peer [CERT.pem KEY.pem [CLIENT-CA.pem]]
+//! TLS listeners only with a certificate and key; with a client CA too, an
+//! echo listener (`mtls_echo`) that requires a client certificate from it.
 
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
@@ -10,6 +12,12 @@ use std::sync::Arc;
 use std::thread;
 
 use native_tls::{Identity, TlsAcceptor};
+#[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+use openssl::{
+    pkey::PKey,
+    ssl::{SslAcceptor, SslMethod, SslVerifyMode},
+    x509::X509,
+};
 
 const CHUNK: usize = 256 * 1024;
 
@@ -82,6 +90,41 @@ fn serve(listener: TcpListener, handler: Handler, tls: Option<Arc<TlsAcceptor>>)
     });
 }
 
+#[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+/// An acceptor that requires a client certificate issued by `client_ca`
+/// (native-tls cannot ask for one).
+fn mtls_acceptor(
+    cert: &[u8],
+    key: &[u8],
+    client_ca: &str,
+) -> Result<SslAcceptor, Box<dyn std::error::Error>> {
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+    let cert = X509::from_pem(cert)?;
+    let key = PKey::private_key_from_pem(key)?;
+    b.set_certificate(&cert)?;
+    b.set_private_key(&key)?;
+    b.set_ca_file(client_ca)?;
+    b.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+    Ok(b.build())
+}
+
+#[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+fn serve_mtls(listener: TcpListener, acceptor: Arc<SslAcceptor>) {
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let acceptor = acceptor.clone();
+            thread::spawn(move || {
+                let _ = conn.set_nodelay(true);
+                if let Ok(mut s) = acceptor.accept(conn) {
+                    let _ = echo(&mut s);
+                    let _ = s.shutdown();
+                }
+            });
+        }
+    });
+}
+
 fn listen() -> io::Result<(TcpListener, u16)> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     let port = l.local_addr()?.port();
@@ -114,6 +157,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             serve(l, handler, Some(acceptor.clone()));
             ports.push(format!("\"tls_{name}\":{port}"));
         }
+    }
+    #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+    if args.len() >= 4 {
+        let acceptor = mtls_acceptor(
+            &std::fs::read(&args[1])?,
+            &std::fs::read(&args[2])?,
+            &args[3],
+        )?;
+        let (l, port) = listen()?;
+        serve_mtls(l, Arc::new(acceptor));
+        ports.push(format!("\"mtls_echo\":{port}"));
     }
     println!("{{{}}}", ports.join(","));
     io::stdout().flush()?;
