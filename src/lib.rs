@@ -16,7 +16,8 @@
 //! - `registry` (the connections of an environment).
 //!
 //! The napi layer, on the JS thread: `napi_values` (what crosses the
-//! boundary), `uv_symbols` and `uv_poll` (libuv, found at run time),
+//! boundary), `js_events` (the runtime's events, routed to each socket's
+//! callback), `uv_symbols` and `uv_poll` (libuv, found at run time),
 //! `js_readiness` (a socket's poll), and this file, which converts and
 //! forwards: every call into a connection goes through one path that
 //! watches what the call armed.
@@ -31,6 +32,7 @@ pub mod error;
 pub mod hello;
 #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
 mod identity;
+mod js_events;
 mod js_readiness;
 mod napi_values;
 pub mod os_socket;
@@ -53,18 +55,16 @@ mod uv_symbols;
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-use crate::connection::{Conn, Event, EventSink, ReadOutcome, WriteOutcome};
+use crate::connection::{Conn, ReadOutcome, WriteOutcome};
 use crate::error::SocketErr;
 use crate::js_readiness::Readiness;
 use crate::napi_values::{
-    connect_plan, event_args, millis, napi_failure, parsed, thrown, EventArgs, EventDetail,
-    JsResult, NativeConnectOptions, NativeTlsOptions, ParsedAddress, ProtocolConstants,
+    connect_plan, millis, napi_failure, parsed, thrown, EventArgs, EventDetail, JsResult,
+    NativeConnectOptions, NativeTlsOptions, ParsedAddress, ProtocolConstants,
 };
 use crate::protocol::{FAILED, READ_EOF, WOULD_BLOCK};
-use crate::registry::Registry;
 
 /// The protocol's constants, for the JS shim (see `protocol`).
 #[napi]
@@ -99,37 +99,10 @@ pub fn parse_path(path: String) -> Result<ParsedAddress, String> {
     parsed(address::parse_path(&path))
 }
 
-type EventFn = ThreadsafeFunction<Event, (), EventArgs, Status, false>;
-
-struct JsSink(EventFn);
-
-impl EventSink for JsSink {
-    fn emit(&self, event: Event) {
-        // NonBlocking: the queue is unbounded, so this never waits; it fails
-        // only while the environment is shutting down, when nobody listens.
-        let _ = self.0.call(event, ThreadsafeFunctionCallMode::NonBlocking);
-    }
-}
-
-fn registry(env: &Env) -> Result<Arc<Registry>> {
-    // One registry per environment (a worker thread has its own), closed
-    // with it.
-    if let Some(r) = env.get_instance_data::<Arc<Registry>>()? {
-        return Ok(r.clone());
-    }
-    let r = Arc::new(Registry::default());
-    env.set_instance_data(r.clone(), (), |_| {})?;
-    env.add_env_cleanup_hook(r.clone(), |r| r.close_all())?;
-    Ok(r)
-}
-
 fn new_conn(env: &Env, on_event: &Function<EventArgs, ()>, event_loop: bool) -> Result<Arc<Conn>> {
-    let tsfn: EventFn = on_event
-        .build_threadsafe_function::<Event>()
-        .callee_handled::<false>()
-        .build_callback(|ctx| Ok(event_args(ctx.value)))?;
-    let conn = Conn::new(Box::new(JsSink(tsfn)), event_loop);
-    registry(env)?.add(&conn);
+    let (registry, sink) = js_events::sink(env, on_event)?;
+    let conn = Conn::new(Box::new(sink), event_loop);
+    registry.add(&conn);
     Ok(conn)
 }
 
@@ -322,7 +295,7 @@ impl NativeSocket {
 /// Open connections of this environment (for tests and diagnostics).
 #[napi(catch_unwind)]
 pub fn open_socket_count(env: Env) -> Result<u32> {
-    Ok(registry(&env)?.live() as u32)
+    Ok(js_events::registry(&env)?.live() as u32)
 }
 
 /// The current turn of this thread's event loop (an iteration count), or

@@ -1,0 +1,206 @@
+//! How the runtime's events reach JS: one thread-safe function per
+//! environment, shared by all its sockets, which routes each event to its
+//! socket's callback by id on the JS thread. A thread-safe function per
+//! socket cost about 1 KB and a libuv handle to make, and a loop turn to
+//! close, on every connection.
+//!
+//! A socket's route lives as long as its connection's event sink: dropping
+//! the sink (on whichever thread) sends `Released` after every event it
+//! sent, and the route goes when that arrives. While any route lives, the
+//! thread-safe function keeps the event loop alive, as a socket's own did.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+
+use crate::connection::{Event, EventSink};
+use crate::napi_values::{event_args, EventArgs};
+use crate::registry::Registry;
+
+enum Routed {
+    Event(u32, Event),
+    Released(u32),
+}
+
+/// Bound to a function that does nothing: the routing happens in the
+/// callback that builds its arguments.
+type RouteFn = ThreadsafeFunction<Routed, (), (), Status, false>;
+
+/// What an environment keeps: its connections and its event routes.
+struct EnvData {
+    registry: Arc<Registry>,
+    events: Rc<Events>,
+}
+
+/// The routes of one environment. JS-thread only.
+struct Events {
+    tsfn: Arc<RouteFn>,
+    routes: RefCell<HashMap<u32, FunctionRef<EventArgs, ()>>>,
+    next_id: Cell<u32>,
+}
+
+/// One connection's way to its socket's callback.
+pub struct JsSink {
+    id: u32,
+    tsfn: Arc<RouteFn>,
+}
+
+impl EventSink for JsSink {
+    fn emit(&self, event: Event) {
+        // NonBlocking: the queue is unbounded, so this never waits; it fails
+        // only while the environment is shutting down, when nobody listens.
+        let _ = self.tsfn.call(
+            Routed::Event(self.id, event),
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
+    }
+}
+
+impl Drop for JsSink {
+    fn drop(&mut self) {
+        let _ = self.tsfn.call(
+            Routed::Released(self.id),
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
+    }
+}
+
+/// A sink for a new connection whose events go to `callback`, and the
+/// registry the connection joins.
+pub fn sink(env: &Env, callback: &Function<EventArgs, ()>) -> Result<(Arc<Registry>, JsSink)> {
+    let (registry, events) = env_data(env)?;
+    Ok((registry, events.add(env, callback)?))
+}
+
+/// This environment's registry of connections.
+pub fn registry(env: &Env) -> Result<Arc<Registry>> {
+    Ok(env_data(env)?.0)
+}
+
+/// This environment's data, made with its first socket. Only clones leave
+/// here: the instance data is not borrowed across a call into JS.
+fn env_data(env: &Env) -> Result<(Arc<Registry>, Rc<Events>)> {
+    if let Some(d) = env.get_instance_data::<EnvData>()? {
+        return Ok((d.registry.clone(), d.events.clone()));
+    }
+    let registry = Arc::new(Registry::default());
+    let events = Rc::new(Events::new(env)?);
+    env.set_instance_data(
+        EnvData {
+            registry: registry.clone(),
+            events: events.clone(),
+        },
+        (),
+        |_| {},
+    )?;
+    // Closing an environment (a worker terminated, the process exiting)
+    // closes its connections.
+    env.add_env_cleanup_hook(registry.clone(), |r| r.close_all())?;
+    Ok((registry, events))
+}
+
+impl Events {
+    fn new(env: &Env) -> Result<Self> {
+        let target = env.create_function_from_closure::<(), (), _>("socketEvents", |_| Ok(()))?;
+        let tsfn: RouteFn = target
+            .build_threadsafe_function::<Routed>()
+            .callee_handled::<false>()
+            .build_callback(|ctx| dispatch(&ctx.env, ctx.value))?;
+        let events = Events {
+            tsfn: Arc::new(tsfn),
+            routes: RefCell::new(HashMap::new()),
+            next_id: Cell::new(0),
+        };
+        // No route yet: nothing to keep the loop alive for.
+        events.set_keep_alive(env, false)?;
+        Ok(events)
+    }
+
+    fn add(&self, env: &Env, callback: &Function<EventArgs, ()>) -> Result<JsSink> {
+        let callback = callback.create_ref()?;
+        let id = self.next_free_id();
+        let was_empty = {
+            let mut routes = self.routes.borrow_mut();
+            let was_empty = routes.is_empty();
+            routes.insert(id, callback);
+            was_empty
+        };
+        if was_empty {
+            self.set_keep_alive(env, true)?;
+        }
+        Ok(JsSink {
+            id,
+            tsfn: self.tsfn.clone(),
+        })
+    }
+
+    /// An id no live route uses (ids wrap after 2^32 sockets).
+    fn next_free_id(&self) -> u32 {
+        let routes = self.routes.borrow();
+        let mut id = self.next_id.get();
+        while routes.contains_key(&id) {
+            id = id.wrapping_add(1);
+        }
+        self.next_id.set(id.wrapping_add(1));
+        id
+    }
+
+    fn remove(&self, env: &Env, id: u32) -> Result<()> {
+        let (route, now_empty) = {
+            let mut routes = self.routes.borrow_mut();
+            (routes.remove(&id), routes.is_empty())
+        };
+        // Dropped outside the borrow: deleting a reference runs no JS, but
+        // nothing here relies on that.
+        drop(route);
+        if now_empty {
+            self.set_keep_alive(env, false)?;
+        }
+        Ok(())
+    }
+
+    fn set_keep_alive(&self, env: &Env, on: bool) -> Result<()> {
+        // SAFETY: called on the JS thread of `env` (from a napi method or the
+        // thread-safe function's own callback), which is where these two
+        // calls belong; the thread-safe function is alive, held by `self`.
+        let status = unsafe {
+            if on {
+                sys::napi_ref_threadsafe_function(env.raw(), self.tsfn.raw())
+            } else {
+                sys::napi_unref_threadsafe_function(env.raw(), self.tsfn.raw())
+            }
+        };
+        if status == sys::Status::napi_ok {
+            Ok(())
+        } else {
+            Err(Error::from_status(Status::from(status)))
+        }
+    }
+}
+
+/// On the JS thread: hands an event to its socket's callback, or ends a route.
+fn dispatch(env: &Env, routed: Routed) -> Result<()> {
+    let events = match env.get_instance_data::<EnvData>()? {
+        Some(data) => data.events.clone(),
+        None => return Ok(()),
+    };
+    match routed {
+        Routed::Released(id) => events.remove(env, id),
+        Routed::Event(id, event) => {
+            // The callback is taken out of the table before it runs: it may
+            // make or close sockets, which changes the table.
+            let callback = match events.routes.borrow().get(&id) {
+                Some(callback) => callback.borrow_back(env)?,
+                None => return Ok(()), // closed and released meanwhile
+            };
+            // A throw comes back as the error, which becomes the process's
+            // uncaught exception, as a throw from any callback does.
+            callback.call(event_args(event))
+        }
+    }
+}
