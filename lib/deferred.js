@@ -1,21 +1,37 @@
 'use strict'
 
-// Promises settled from outside, marked handled so that a failure nobody
-// observes never becomes an unhandledRejection.
+// Promises settled from outside, which never become an unhandledRejection
+// when nobody observes them.
+
+const noop = () => {}
 
 function handled (promise) {
-  promise.catch(() => {})
+  promise.catch(noop)
   return promise
 }
 
+/**
+ * A promise with its resolve and reject. It is marked handled only when it
+ * is rejected: a promise that stays pending (most of a socket's life) keeps
+ * no reaction, and one that resolves never needed one.
+ */
+class Deferred {
+  #reject
+  constructor () {
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve
+      this.#reject = reject
+    })
+  }
+
+  reject (error) {
+    this.promise.catch(noop)
+    this.#reject(error)
+  }
+}
+
 function deferred () {
-  let resolve, reject
-  const promise = new Promise((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  handled(promise)
-  return { promise, resolve, reject }
+  return new Deferred()
 }
 
 module.exports = { handled, deferred }

@@ -87,15 +87,17 @@ class Socket {
   get upgraded () { return this.#upgraded }
   get secureTransport () { return this.#secureTransport }
 
+  // What the two halves need of the socket (see #makeStreams): shared
+  // methods rather than closures per socket.
+  static #linkMethods = {
+    fail (error) { this.socket.#fail(error) },
+    peerEnded () { this.socket.#onPeerEnd() },
+    readableCancelled () { if (this.socket.#sink.done) this.socket.#finish() },
+    writableClosed () { if (this.socket.#source.done) this.socket.#finish() }
+  }
+
   #makeStreams () {
-    // What the two halves need of the socket.
-    const link = {
-      opened: this.#opened.promise,
-      fail: (error) => this.#fail(error),
-      peerEnded: () => this.#onPeerEnd(),
-      readableCancelled: () => { if (this.#sink.done) this.#finish() },
-      writableClosed: () => { if (this.#source.done) this.#finish() }
-    }
+    const link = { __proto__: Socket.#linkMethods, socket: this, opened: this.#opened.promise }
     const source = this.#source = new SocketSource(link)
     const sink = this.#sink = new SocketSink(link)
     this.#readable = new ReadableStream(source, { highWaterMark: 0 })
