@@ -38,7 +38,8 @@ const WORKLOADS = [
   // sockets-api resumes its sessions here; the baseline is node:tls's full
   // handshake, and node:tls reusing its session (as https.Agent) is shown
   ['tls_reconnect', [500, 100], [5, 3], ['sockets-api', 'tls', 'tlsResumed'], 'tls', false],
-  // amount: sockets open at once, each exchanging 64 B (RSS column: the cost)
+  // amount: sockets open at once (opened at most 1,000 at a time), each
+  // exchanging 64 B (RSS column: the cost)
   ['held', [5000, 1000], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', false],
   // amount: sockets; each exchanges ROUNDS 1 KiB messages (fewer when quick)
   ['concurrent', [1000, 1000], [5, 3], ['sockets-api', 'net', 'toWeb', 'arrowood'], 'net', true]

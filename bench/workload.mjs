@@ -19,6 +19,25 @@ const ca = caFile && workload !== 'tls_connect_env' ? fs.readFileSync(caFile, 'u
 const client = clientFile ? JSON.parse(fs.readFileSync(clientFile, 'utf8')) : {}
 const MSG = 64
 
+/**
+ * Opens `n` sockets with `open`, at most HELD_WAVE connecting at a time
+ * (a listen backlog is bounded: thousands of SYNs at once overflow it and
+ * the peer resets some), and resolves to all of them, held open.
+ */
+const HELD_WAVE = 1000
+async function openHeld (n, open) {
+  const held = []
+  let started = 0
+  const opener = async () => {
+    while (started < n) {
+      started++
+      held.push(await open())
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(n, HELD_WAVE) }, opener))
+  return held
+}
+
 /** CPU time (user + system) of this process since `c0`, in ms. */
 function cpuSince (c0) {
   const d = process.cpuUsage(c0)
@@ -159,7 +178,7 @@ const streamWorkloads = {
     const msg = new Uint8Array(MSG).fill(6)
     const t0 = performance.now()
     const c0 = process.cpuUsage()
-    const open = await Promise.all(Array.from({ length: n }, async () => {
+    const open = await openHeld(n, async () => {
       const s = await openStreams()
       const w = s.writable.getWriter()
       const r = s.readable.getReader()
@@ -169,7 +188,7 @@ const streamWorkloads = {
       w.releaseLock()
       r.releaseLock()
       return s
-    }))
+    })
     await Promise.all(open.map((s) => s.close()))
     const ms = performance.now() - t0
     const cpuMs = cpuSince(c0)
@@ -315,13 +334,13 @@ const rawWorkloads = {
     const msg = Buffer.alloc(MSG, 6)
     const t0 = performance.now()
     const c0 = process.cpuUsage()
-    const open = await Promise.all(Array.from({ length: n }, async () => {
+    const open = await openHeld(n, async () => {
       const s = await openRaw()
       const got = readRaw(s, MSG)
       s.write(msg)
       await got
       return s
-    }))
+    })
     await Promise.all(open.map((s) => {
       s.end()
       s.resume()

@@ -127,7 +127,8 @@ fn rt() -> JsResult<tokio::runtime::Handle> {
 pub struct NativeSocket {
     conn: Arc<Conn>,
     readiness: Readiness,
-    last_error: Mutex<Option<SocketErr>>,
+    /// Boxed: a socket carries one pointer for the rare failure.
+    last_error: Mutex<Option<Box<SocketErr>>>,
 }
 
 #[napi]
@@ -230,7 +231,7 @@ impl NativeSocket {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
-            .map(Into::into)
+            .map(|e| (*e).into())
     }
 
     /// Makes the next `close` reset the connection (RST) instead of FIN.
@@ -287,7 +288,7 @@ impl NativeSocket {
     }
 
     fn failed(&self, e: SocketErr) -> i32 {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(e));
         FAILED
     }
 }
