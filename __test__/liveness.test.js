@@ -53,6 +53,29 @@ test('a pending read keeps the process alive until the data comes', async (t) =>
   assert.ok(Date.now() - started >= 600, 'exited before the data came')
 })
 
+test('a TLS handshake still under way keeps the process alive until opened settles', async (t) => {
+  const tls = require('node:tls')
+  const net = require('node:net')
+  const { certs } = require('./certs')
+  const C = certs()
+  // TCP accepts at once; the TLS server gets the connection 700 ms later,
+  // so the handshake (on the runtime) is all that is pending meanwhile.
+  const tlsServer = tls.createServer({ cert: C.server.cert, key: C.server.key }, (sock) => sock.end())
+  const srv = net.createServer((sock) => setTimeout(() => tlsServer.emit('connection', sock), 700))
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  t.after(() => srv.close())
+  const started = Date.now()
+  const r = await runScript(`
+    const { connect } = require('sockets-api')
+    const s = connect('localhost:${srv.address().port}', { secureTransport: 'on', ca: ${JSON.stringify(C.ca)} })
+    s.opened.then(() => { console.log('opened'); s.close() }, (e) => console.log('failed', e.code))
+  `)
+  assert.equal(r.timedOut, false)
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'opened')
+  assert.ok(Date.now() - started >= 600, 'exited before the handshake was done')
+})
+
 test('an open socket keeps the process alive; closing it lets the process exit', async (t) => {
   const srv = await listen(() => {})
   t.after(() => srv.close())
