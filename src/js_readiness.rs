@@ -22,7 +22,8 @@ pub enum Readiness {
     Runtime,
     /// A libuv poll on the JS thread's loop, made when first needed.
     EventLoop {
-        /// Dropped on close: it refers to the JS socket, which refers to
+        /// Until the poll is made (which keeps its own), and dropped on
+        /// close in any case: it refers to the JS socket, which refers to
         /// this handle, and V8 cannot collect a cycle through it.
         callback: RefCell<Option<FunctionRef<EventArgs, ()>>>,
         poll: RefCell<Option<uv_poll::Poll>>,
@@ -58,11 +59,11 @@ impl Readiness {
         }
         let mut slot = poll.borrow_mut();
         if slot.is_none() {
-            let callback = callback.borrow();
-            let (Some(callback), Some(fd)) = (callback.as_ref(), conn.raw_fd()) else {
+            let mut callback = callback.borrow_mut();
+            let (Some(func_ref), Some(fd)) = (callback.as_ref(), conn.raw_fd()) else {
                 return Ok(()); // closed: nothing to watch
             };
-            let func = callback
+            let func = func_ref
                 .borrow_back(env)
                 .map_err(|_| poll_error(uv_poll::PollError::Napi))?;
             // SAFETY: on the JS thread of `env` (napi methods run there);
@@ -70,6 +71,8 @@ impl Readiness {
             // `close()` below closes the poll before the socket goes.
             let made = unsafe { uv_poll::Poll::new(env.raw(), func.raw(), fd) };
             *slot = Some(made.map_err(poll_error)?);
+            // The poll holds its own reference to the callback.
+            drop(callback.take());
         }
         match slot.as_ref() {
             Some(p) => p.want(wanted).map_err(poll_error),
