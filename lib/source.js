@@ -8,7 +8,7 @@ const { READ_EOF, WOULD_BLOCK, currentTurn } = require('./native')
 const { errorFromDetail, closedError } = require('./errors')
 
 /** Bytes asked of the socket per read by a default reader. */
-const READ_CHUNK = 256 * 1024
+const READ_CHUNK = 128 * 1024
 /** Bytes read ahead while nobody reads (more than one read's worth only if reads are small). */
 const READ_AHEAD_LIMIT = 64 * 1024
 
@@ -246,7 +246,7 @@ class SocketSource {
    * ArrayBuffer holds that chunk and nothing else: the read buffer is
    * shared by every socket, so only a read that filled it is handed over
    * whole; any other is copied out (which also keeps a kept chunk from
-   * holding a 256 KiB buffer alive).
+   * holding a 128 KiB buffer alive).
    */
   #takeChunk (n) {
     const buf = scratch
