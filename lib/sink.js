@@ -169,8 +169,9 @@ class SocketSink {
    * every earlier chunk is already in the socket's hands, the chunk is
    * written at once, after anything gathered, with only what the socket did
    * not take copied; a small one after another in the same turn is gathered
-   * instead (a copy), to go out at the turn's end. Otherwise the whole chunk is copied (a string's bytes
-   * are already a copy) and sent when the sink takes it.
+   * instead (a copy), to go out at the turn's end. Otherwise the whole chunk
+   * is copied (a string's bytes are already a copy) and sent when the sink
+   * takes it.
    */
   #capture (entry, prev, owned) {
     const bytes = entry.bytes

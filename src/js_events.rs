@@ -123,16 +123,13 @@ impl Events {
 
     fn add(&self, env: &Env, callback: &Function<EventArgs, ()>) -> Result<JsSink> {
         let callback = callback.create_ref()?;
-        let id = self.next_free_id();
-        let was_empty = {
-            let mut routes = self.routes.borrow_mut();
-            let was_empty = routes.is_empty();
-            routes.insert(id, callback);
-            was_empty
-        };
-        if was_empty {
+        // Before the route goes in: a route whose sink was never made would
+        // never be released.
+        if self.routes.borrow().is_empty() {
             self.set_keep_alive(env, true)?;
         }
+        let id = self.next_free_id();
+        self.routes.borrow_mut().insert(id, callback);
         Ok(JsSink {
             id,
             tsfn: self.tsfn.clone(),
