@@ -13,18 +13,31 @@ function handled (promise) {
 /**
  * A promise with its resolve and reject. It is marked handled only when it
  * is rejected: a promise that stays pending (most of a socket's life) keeps
- * no reaction, and one that resolves never needed one.
+ * no reaction, and one that resolves never needed one. Settling it again
+ * does nothing, as with a promise's own resolvers.
  */
 class Deferred {
+  #resolve
   #reject
+  #settled = false
   constructor () {
     this.promise = new Promise((resolve, reject) => {
-      this.resolve = resolve
+      this.#resolve = resolve
       this.#reject = reject
     })
   }
 
+  get settled () { return this.#settled }
+
+  resolve (value) {
+    if (this.#settled) return
+    this.#settled = true
+    this.#resolve(value)
+  }
+
   reject (error) {
+    if (this.#settled) return
+    this.#settled = true
     this.promise.catch(noop)
     this.#reject(error)
   }

@@ -359,7 +359,11 @@ class SocketSink {
         throw e
       }
       // Not sent: the connection ended first.
-      for (const e of batch) e.flushed.reject(this.#failure ?? closedError())
+      const unsent = batch.filter((e) => !e.flushed.settled)
+      if (unsent.length > 0) {
+        const error = this.#failure ?? closedError()
+        for (const e of unsent) e.flushed.reject(error)
+      }
       await this.#settle(batch)
     })()
   }

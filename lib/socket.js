@@ -127,11 +127,13 @@ class Socket {
       this.#abort(reason === undefined ? closedError() : reason)
       return this.#closed.promise
     }
-    this.#source.cancelForClose()
+    // One error for both halves (an error's stack costs a few µs).
+    const closed = closedError()
+    this.#source.cancelForClose(closed)
     const stopWatching = this.#watchFlush()
     this.#sink.end().then(() => {
       stopWatching()
-      this.#sink.error(closedError())
+      this.#sink.error(closed)
       this.#finish()
     }, (e) => {
       stopWatching()
@@ -273,7 +275,7 @@ class Socket {
     this.#source.stop()
     this.#sink.stop()
     if (error === undefined) {
-      this.#opened.reject(closedError())
+      if (!this.#opened.settled) this.#opened.reject(closedError())
       this.#closed.resolve()
     } else {
       this.#opened.reject(error)

@@ -107,7 +107,7 @@ class SocketSource {
    * close(): reads already waiting resolve done; with none waiting, the
    * readable errors so that later reads fail with a TypeError.
    */
-  cancelForClose () {
+  cancelForClose (error = closedError()) {
     if (this.#mode === DONE) return
     // A read loop that got its last chunk in this same turn of the event
     // loop is between two reads, not done reading: its next read ends the
@@ -117,7 +117,7 @@ class SocketSource {
       return
     }
     this.#mode = DONE
-    try { this.#rc.error(closedError()) } catch {}
+    try { this.#rc.error(error) } catch {}
   }
 
   /** The connection broke: reads fail with `error`. */
