@@ -288,29 +288,38 @@ test('tens of thousands of small writes queued without awaiting arrive whole and
   assert.equal(Buffer.concat(received).toString(), expected)
 })
 
+/**
+ * A connection to a peer (TLS or not, reading at once or after 200 ms) that
+ * collects what it receives: `got` fills, and `done` resolves to the peer's
+ * socket when our FIN arrives.
+ */
+async function collectingPeer (t, secure, paused) {
+  const { certs } = require('./certs')
+  const C = certs()
+  const got = []
+  let listening
+  const done = new Promise((resolve) => {
+    const handler = (sock) => {
+      if (paused) {
+        sock.pause()
+        setTimeout(() => sock.resume(), 200)
+      }
+      sock.on('data', (d) => got.push(d))
+      sock.on('end', () => resolve(sock))
+    }
+    listening = secure ? listenTls(C.server, handler) : listen(handler)
+  })
+  const srv = await listening
+  t.after(() => srv.close())
+  const socket = connect(`localhost:${srv.port}`, secure ? { secureTransport: 'on', ca: C.ca } : {})
+  await socket.opened
+  return { socket, got, done }
+}
+
 for (const secure of [false, true]) {
   for (const paused of [false, true]) {
     test(`a chunk is captured at write(): refilling the buffer afterwards changes nothing sent (${secure ? 'TLS' : 'plain'}, peer ${paused ? 'slow' : 'reading'})`, async (t) => {
-      const { certs } = require('./certs')
-      const C = certs()
-      const got = []
-      let peer
-      const done = new Promise((resolve) => {
-        const handler = (sock) => {
-          peer = sock
-          if (paused) {
-            sock.pause()
-            setTimeout(() => sock.resume(), 200)
-          }
-          sock.on('data', (d) => got.push(d))
-          sock.on('end', resolve)
-        }
-        t.srv = secure ? listenTls(C.server, handler) : listen(handler)
-      })
-      const srv = await t.srv
-      t.after(() => srv.close())
-      const socket = connect(`localhost:${srv.port}`, secure ? { secureTransport: 'on', ca: C.ca } : {})
-      await socket.opened
+      const { socket, got, done } = await collectingPeer(t, secure, paused)
       const writer = socket.writable.getWriter()
       // One reused buffer, as drivers keep one: every write() sees it refilled.
       const buf = new Uint8Array(300 * 1024)
@@ -326,7 +335,7 @@ for (const secure of [false, true]) {
       buf.fill(0)
       await Promise.all(writes)
       await writer.close()
-      await within(done, 10000, 'the peer to see the end')
+      const peer = await within(done, 10000, 'the peer to see the end')
       assert.ok(peer)
       assert.equal(sha256(Buffer.concat(got)), sha256(Buffer.concat(expected)))
       await socket.close()
@@ -337,24 +346,7 @@ for (const secure of [false, true]) {
 for (const secure of [false, true]) {
   for (const paused of [false, true]) {
     test(`small chunks written in one turn, between larger ones, arrive whole, in order and as captured (${secure ? 'TLS' : 'plain'}, peer ${paused ? 'slow' : 'reading'})`, async (t) => {
-      const { certs } = require('./certs')
-      const C = certs()
-      const got = []
-      const done = new Promise((resolve) => {
-        const handler = (sock) => {
-          if (paused) {
-            sock.pause()
-            setTimeout(() => sock.resume(), 200)
-          }
-          sock.on('data', (d) => got.push(d))
-          sock.on('end', resolve)
-        }
-        t.srv = secure ? listenTls(C.server, handler) : listen(handler)
-      })
-      const srv = await t.srv
-      t.after(() => srv.close())
-      const socket = connect(`localhost:${srv.port}`, secure ? { secureTransport: 'on', ca: C.ca } : {})
-      await socket.opened
+      const { socket, got, done } = await collectingPeer(t, secure, paused)
       const writer = socket.writable.getWriter()
       const buf = new Uint8Array(256 * 1024)
       const expected = []

@@ -67,23 +67,47 @@ type Handler = fn(&mut dyn ReadWrite) -> io::Result<()>;
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
-fn serve(listener: TcpListener, handler: Handler, tls: Option<Arc<TlsAcceptor>>) {
+/// How a listener's connections are accepted.
+#[derive(Clone)]
+enum Accept {
+    Plain,
+    Tls(Arc<TlsAcceptor>),
+    /// TLS requiring a client certificate (native-tls cannot ask for one).
+    #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+    MutualTls(Arc<SslAcceptor>),
+}
+
+/// Runs `handler` on an accepted TLS stream, then closes the session.
+fn session<S: Read + Write>(
+    handler: Handler,
+    mut s: S,
+    close: impl FnOnce(&mut S),
+) -> io::Result<()> {
+    let r = handler(&mut s);
+    close(&mut s);
+    r
+}
+
+fn serve(listener: TcpListener, handler: Handler, accept: Accept) {
     thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { continue };
-            let tls = tls.clone();
+            let accept = accept.clone();
             thread::spawn(move || {
                 let _ = conn.set_nodelay(true);
-                let _ = match tls {
-                    None => handler(&mut { conn }),
-                    Some(acceptor) => match acceptor.accept(conn) {
-                        Ok(mut s) => {
-                            let r = handler(&mut s);
+                let _ = match accept {
+                    Accept::Plain => handler(&mut { conn }),
+                    Accept::Tls(acceptor) => acceptor.accept(conn).map_or(Ok(()), |s| {
+                        session(handler, s, |s| {
                             let _ = s.shutdown();
-                            r
-                        }
-                        Err(_) => Ok(()),
-                    },
+                        })
+                    }),
+                    #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+                    Accept::MutualTls(acceptor) => acceptor.accept(conn).map_or(Ok(()), |s| {
+                        session(handler, s, |s| {
+                            let _ = s.shutdown();
+                        })
+                    }),
                 };
             });
         }
@@ -91,8 +115,7 @@ fn serve(listener: TcpListener, handler: Handler, tls: Option<Arc<TlsAcceptor>>)
 }
 
 #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
-/// An acceptor that requires a client certificate issued by `client_ca`
-/// (native-tls cannot ask for one).
+/// An acceptor that requires a client certificate issued by `client_ca`.
 fn mtls_acceptor(
     cert: &[u8],
     key: &[u8],
@@ -106,23 +129,6 @@ fn mtls_acceptor(
     b.set_ca_file(client_ca)?;
     b.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
     Ok(b.build())
-}
-
-#[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
-fn serve_mtls(listener: TcpListener, acceptor: Arc<SslAcceptor>) {
-    thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { continue };
-            let acceptor = acceptor.clone();
-            thread::spawn(move || {
-                let _ = conn.set_nodelay(true);
-                if let Ok(mut s) = acceptor.accept(conn) {
-                    let _ = echo(&mut s);
-                    let _ = s.shutdown();
-                }
-            });
-        }
-    });
 }
 
 fn listen() -> io::Result<(TcpListener, u16)> {
@@ -150,11 +156,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut ports = Vec::new();
     for (name, handler) in handlers {
         let (l, port) = listen()?;
-        serve(l, handler, None);
+        serve(l, handler, Accept::Plain);
         ports.push(format!("\"{name}\":{port}"));
         if let Some(acceptor) = &tls {
             let (l, port) = listen()?;
-            serve(l, handler, Some(acceptor.clone()));
+            serve(l, handler, Accept::Tls(acceptor.clone()));
             ports.push(format!("\"tls_{name}\":{port}"));
         }
     }
@@ -166,7 +172,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &args[3],
         )?;
         let (l, port) = listen()?;
-        serve_mtls(l, Arc::new(acceptor));
+        serve(l, |s| echo(s), Accept::MutualTls(Arc::new(acceptor)));
         ports.push(format!("\"mtls_echo\":{port}"));
     }
     println!("{{{}}}", ports.join(","));
