@@ -5,7 +5,7 @@ const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
 const { connect, SocketError } = require('sockets-api')
 const {
-  listen, echo, readExactly, collect, nextConnection, sha256, within, isPending, echoThrough, listenTls
+  listen, echo, readExactly, collect, nextConnection, sha256, within, isPending, echoThrough, listenTls, generator
 } = require('./helpers')
 
 test('the readable is a byte stream: a BYOB reader fills the caller\'s view', async (t) => {
@@ -429,4 +429,28 @@ test('writer.write() after writer.close() is a rejected promise (TypeError), and
   const second = socket.writable.getWriter()
   await second.write('fine')
   await socket.close()
+})
+
+test('Buffers big and small, some awaited and some not, refilled after write(), arrive in order and as captured while the peer reads slowly', async (t) => {
+  for (const secure of [false, true]) {
+    const { socket, got, done } = await collectingPeer(t, secure, true)
+    const writer = socket.writable.getWriter()
+    const expected = []
+    const random = generator(7)
+    const pending = []
+    for (let i = 0; i < 400; i++) {
+      const size = random.next() < 0.2 ? random.int(1, 300000) : random.int(1, 200)
+      const chunk = crypto.randomBytes(size)
+      expected.push(Buffer.from(chunk))
+      const p = writer.write(chunk)
+      chunk.fill(0) // captured at write(): what was there then goes out
+      if (random.next() < 0.5) await p
+      else pending.push(p)
+    }
+    await Promise.all(pending)
+    await writer.close()
+    await socket.close()
+    ;(await done).destroy()
+    assert.equal(sha256(Buffer.concat(got)), sha256(Buffer.concat(expected)), secure ? 'TLS' : 'plain')
+  }
 })
