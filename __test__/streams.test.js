@@ -431,6 +431,62 @@ test('writer.write() after writer.close() is a rejected promise (TypeError), and
   await socket.close()
 })
 
+test('what the peer sends first (a greeting) is read ahead and reaches a reader that comes later, default and BYOB, plain and TLS', async (t) => {
+  const { certs } = require('./certs')
+  const C = certs()
+  const greeting = (sock) => sock.write('220 ready\r\n')
+  const plain = await listen(greeting)
+  const secure = await listenTls({ key: C.server.key, cert: C.server.cert }, greeting)
+  t.after(() => Promise.all([plain.close(), secure.close()]))
+  for (const [kind, port, opts] of [['plain', plain.port, {}], ['TLS', secure.port, { secureTransport: 'on', ca: C.ca }]]) {
+    for (const mode of ['default', 'byob']) {
+      const socket = connect(`localhost:${port}`, opts)
+      await socket.opened
+      // Long enough for the greeting to arrive and be read ahead, and for
+      // a further read ahead to find the socket empty.
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      const reader = socket.readable.getReader(mode === 'byob' ? { mode } : undefined)
+      const { value } = await within(mode === 'byob' ? reader.read(new Uint8Array(64)) : reader.read(), 2000, `${kind} ${mode} read`)
+      assert.equal(Buffer.from(value).toString(), '220 ready\r\n', `${kind} ${mode}`)
+      // And the next read waits for what comes next, which is the FIN.
+      const next = reader.read(mode === 'byob' ? new Uint8Array(64) : undefined)
+      assert.ok(await isPending(next), `${kind} ${mode}: the next read waits`)
+      await socket.close()
+      assert.equal((await next).done, true)
+    }
+  }
+})
+
+test('writes that go straight to the socket keep the stream\'s rules: after abort(), on a released writer, after close()', async (t) => {
+  const srv = await listen((sock) => sock.resume())
+  t.after(() => srv.close())
+  // After writer.abort() a write rejects, though the socket could take it.
+  let socket = connect(`127.0.0.1:${srv.port}`)
+  await socket.opened
+  let writer = socket.writable.getWriter()
+  await writer.write('a')
+  const aborting = writer.abort(new Error('stop'))
+  await assert.rejects(writer.write('b'))
+  await aborting
+  await socket.close()
+  // A released writer's write rejects (a TypeError), and the stream takes
+  // a new writer's writes.
+  socket = connect(`127.0.0.1:${srv.port}`)
+  await socket.opened
+  writer = socket.writable.getWriter()
+  await writer.write('a')
+  writer.releaseLock()
+  await assert.rejects(writer.write('b'), TypeError)
+  await socket.writable.getWriter().write('c')
+  await socket.close()
+  // Once the connection is closed, writes reject and nothing reaches the peer.
+  socket = connect(`127.0.0.1:${srv.port}`)
+  await socket.opened
+  writer = socket.writable.getWriter()
+  await socket.close()
+  await assert.rejects(writer.write('late'))
+})
+
 test('Buffers big and small, some awaited and some not, refilled after write(), arrive in order and as captured while the peer reads slowly', async (t) => {
   for (const secure of [false, true]) {
     const { socket, got, done } = await collectingPeer(t, secure, true)

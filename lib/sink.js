@@ -18,6 +18,8 @@ const EPIPE = { code: 'EPIPE', message: 'write EPIPE' }
 // cork() gives. The first chunk and larger ones go out at once, uncopied.
 const SMALL_CHUNK = 1024
 const GATHER_LIMIT = 16 * 1024
+const EMPTY = new Uint8Array(0)
+const RESOLVED = Promise.resolve()
 
 /**
  * `link` is the socket's side: `opened` (a promise), `fail(error)` and
@@ -42,6 +44,7 @@ class SocketSink {
   #gathered = null // the small chunks gathered since (copies)
   #gatheredBytes = 0
   #endTurn = null // the microtask that ends the turn and sends them
+  #rest = null // what the socket did not take of a short-cut write, on its way to the stream
 
   constructor (link) {
     this.#link = link
@@ -89,12 +92,19 @@ class SocketSink {
    * that close() can flush it even while the writable is locked.
    */
   accept (chunk) {
-    const bytes = toBytes(chunk)
+    const rest = this.#rest !== null && chunk === this.#rest
+    const bytes = rest ? chunk : toBytes(chunk)
     const entry = { chunk, bytes, sent: false, error: null, handed: false, consumed: false }
     const prev = this.#last
     this.#last = entry
     this.#accepted.push(entry)
-    this.#capture(entry, prev, typeof chunk === 'string')
+    if (rest) {
+      // What the socket did not take of a short-cut write: already a copy,
+      // and sent when the sink takes it.
+      this.#rest = null
+    } else {
+      this.#capture(entry, prev, typeof chunk === 'string')
+    }
     return bytes.byteLength
   }
 
@@ -175,45 +185,79 @@ class SocketSink {
    */
   #capture (entry, prev, owned) {
     const bytes = entry.bytes
-    const size = bytes.byteLength
-    if (size === 0) return
-    const now = this.#open && this.#pending === null && !this.#ending && !this.#done &&
-      (prev === null || prev.consumed || prev.handed)
-    if (now && this.#wroteThisTurn && size <= SMALL_CHUNK) {
-      if (size > GATHER_LIMIT - this.#gatheredBytes) this.#sendGathered()
-      if (this.#pending === null) {
-        this.#gather(owned ? bytes : bytes.slice())
-        entry.bytes = bytes.subarray(0, 0)
-        entry.handed = true
-        return
-      }
-    } else if (now) {
-      this.#sendGathered()
-    }
-    if (!now || this.#pending !== null) {
+    if (bytes.byteLength === 0) return
+    if (!this.#canSendNow() || !(prev === null || prev.consumed || prev.handed)) {
       if (!owned) entry.bytes = bytes.slice()
       return
     }
+    const r = this.#sendNow(bytes, owned)
+    if (r === true) {
+      entry.bytes = EMPTY
+      entry.handed = true
+    } else if (r instanceof Uint8Array) {
+      entry.bytes = r
+    } else {
+      // Reported by the sink when it gets to this chunk, not from inside
+      // writer.write().
+      entry.error = r.error
+      entry.bytes = EMPTY
+    }
+  }
+
+  /**
+   * writer.write()'s short cut, taken when the writable holds no chunk
+   * (queued or in flight): `chunk` goes to the socket now, or is gathered,
+   * without passing through the stream's queue. Returns true when it was
+   * all handed over, the bytes still to send (a copy) when the socket took
+   * only part, an error when the connection failed, and false when the
+   * short cut does not apply (the stream's own path then runs as usual).
+   */
+  tryWrite (chunk) {
+    if (!this.#canSendNow() || this.#last !== null) return false
+    if (!(chunk instanceof Uint8Array) && typeof chunk !== 'string') return false
+    const bytes = toBytes(chunk)
+    if (bytes.byteLength === 0) return false
+    const r = this.#sendNow(bytes, typeof chunk === 'string')
+    if (r === true) return true
+    if (r instanceof Uint8Array) {
+      this.#rest = r
+      return r
+    }
+    return this.#failWith(r.error)
+  }
+
+  #canSendNow () {
+    return this.#open && this.#pending === null && !this.#ending && !this.#done
+  }
+
+  /**
+   * Sends `bytes` (`owned`: a copy of ours already) when every earlier chunk
+   * is in the socket's hands: after anything gathered, or gathered itself
+   * when small and after another chunk of this turn. Returns true (handed
+   * over), the bytes still to send (a copy), or `{ error }`.
+   */
+  #sendNow (bytes, owned) {
+    const size = bytes.byteLength
+    if (this.#wroteThisTurn && size <= SMALL_CHUNK) {
+      if (size > GATHER_LIMIT - this.#gatheredBytes) this.#sendGathered()
+      if (this.#pending !== null) return owned ? bytes : bytes.slice()
+      this.#gather(owned ? bytes : bytes.slice())
+      return true
+    }
+    this.#sendGathered()
+    if (this.#pending !== null) return owned ? bytes : bytes.slice()
     const n = this.#native.write(bytes)
     if (n > 0) this.#progress++
     if (!this.#wroteThisTurn) {
       this.#wroteThisTurn = true
       if (this.#endTurn === null) this.#endTurn = () => { this.#wroteThisTurn = false; this.#sendGathered() }
-      queueMicrotask(this.#endTurn)
+      // A resolved promise's reaction rather than queueMicrotask(), which
+      // makes an async resource per call.
+      RESOLVED.then(this.#endTurn)
     }
-    if (n === size) {
-      entry.bytes = bytes.subarray(n)
-      entry.handed = true
-      return
-    }
-    if (n < 0) {
-      // Reported by the sink when it gets to this chunk, not from inside
-      // writer.write().
-      entry.error = this.#native.takeError() || EPIPE
-      entry.bytes = bytes.subarray(0, 0)
-      return
-    }
-    entry.bytes = bytes.slice(n)
+    if (n === size) return true
+    if (n < 0) return { error: this.#native.takeError() || EPIPE }
+    return bytes.slice(n)
   }
 
   #gather (bytes) {

@@ -40,7 +40,10 @@ class SocketSource {
   #waiter = null // runs when the socket may have data
   #ahead = [] // chunks read while nobody was reading
   #aheadBytes = 0
-  #drained = false // the last read was short: the socket was empty
+  // A read came back short or would block, which arms readability, and no
+  // readiness was reported since: the socket had nothing more, and the
+  // next report tells when it has. (Each arming reports once.)
+  #armed = false
   #deliveredTurn = -1 // event-loop turn in which a read last got data
 
   constructor (link) {
@@ -66,6 +69,13 @@ class SocketSource {
     if (this.#native === null) {
       return this.#link.opened.then(() => this.#tryRead(), () => this.#pulled())
     }
+    if (this.#armed && this.#ahead.length === 0) {
+      // The socket was empty when last read and nothing came since: wait
+      // for readiness instead of a read that would block (a request's reply
+      // is rarely there before it is asked for).
+      this.#waiter = this.#tryRead
+      return
+    }
     this.#tryRead()
   }
 
@@ -84,6 +94,7 @@ class SocketSource {
 
   /** Readiness reported the socket readable. */
   onReadable () {
+    this.#armed = false
     const wake = this.#waiter
     if (wake === null) return
     this.#waiter = null
@@ -179,7 +190,7 @@ class SocketSource {
       // A short read emptied the socket (a TLS read goes on record after
       // record until the socket has nothing more, so the same holds there);
       // the native side armed readability for what comes next.
-      this.#drained = n < want
+      this.#armed = n < want
       if (req) {
         req.respond(n)
       } else {
@@ -188,7 +199,10 @@ class SocketSource {
       this.#deliveredTurn = currentTurn()
       return true
     }
-    if (n === WOULD_BLOCK) return false
+    if (n === WOULD_BLOCK) {
+      this.#armed = true
+      return false
+    }
     this.#readEnded(n)
     return true
   }
@@ -200,20 +214,19 @@ class SocketSource {
    */
   #readAhead () {
     while (this.#mode === IDLE && this.#aheadBytes < READ_AHEAD_LIMIT) {
-      if (this.#drained) {
-        // The last read came back short: the socket was empty then (and
-        // readability was armed), so wait instead of a read that would
-        // almost surely block.
-        this.#drained = false
+      if (this.#armed) {
+        // The socket was empty when last read, and nothing was reported
+        // since: wait instead of a read that would almost surely block.
         this.#waiter = () => this.#readAhead()
         return
       }
       const n = this.#readChunk()
       if (n > 0) {
-        this.#drained = n < READ_CHUNK
+        this.#armed = n < READ_CHUNK
         this.#ahead.push(this.#takeChunk(n))
         this.#aheadBytes += n
       } else if (n === WOULD_BLOCK) {
+        this.#armed = true
         this.#waiter = () => this.#readAhead()
         return
       } else {
