@@ -69,13 +69,6 @@ class SocketSource {
     if (this.#native === null) {
       return this.#link.opened.then(() => this.#tryRead(), () => this.#pulled())
     }
-    if (this.#armed && this.#ahead.length === 0) {
-      // The socket was empty when last read and nothing came since: wait
-      // for readiness instead of a read that would block (a request's reply
-      // is rarely there before it is asked for).
-      this.#waiter = this.#tryRead
-      return
-    }
     this.#tryRead()
   }
 
