@@ -18,7 +18,7 @@ test('npm pack lists only what a user needs', () => {
   assert.deepEqual(files, [
     'LICENSE', 'README.md', 'binding.d.ts', 'binding.js', 'cli.js', 'docs/api.md',
     'index.d.ts', 'index.js', 'index.mjs', 'lib/chunks.js', 'lib/deferred.js', 'lib/errors.js', 'lib/fifo.js',
-    'lib/native.js', 'lib/options.js', 'lib/sink.js', 'lib/socket.js', 'lib/source.js', 'lib/tls-options.js', 'lib/writable.js',
+    'lib/native.js', 'lib/options.js', 'lib/readable.js', 'lib/sink.js', 'lib/socket.js', 'lib/source.js', 'lib/tls-options.js', 'lib/writable.js',
     'package.json', 'register-hooks.mjs', 'register.d.ts', 'register.mjs', 'workers.mjs'
   ])
   // Every file the entry points load is in the list.

@@ -510,3 +510,78 @@ test('Buffers big and small, some awaited and some not, refilled after write(), 
     assert.equal(sha256(Buffer.concat(got)), sha256(Buffer.concat(expected)), secure ? 'TLS' : 'plain')
   }
 })
+
+test('reads that find bytes already there keep the stream\'s rules: order beside pending reads, a released reader, a foreign this, cancel(), close(), the peer\'s end; plain and TLS', async (t) => {
+  const { certs } = require('./certs')
+  const C = certs()
+  let peers = []
+  const keep = (sock) => peers.push(sock)
+  const plain = await listen(keep)
+  const secure = await listenTls({ key: C.server.key, cert: C.server.cert }, keep)
+  t.after(() => Promise.all([plain.close(), secure.close()]))
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 50))
+  const text = (chunks) => chunks.map((v) => Buffer.from(v).toString()).join('')
+  for (const [kind, port, opts] of [['plain', plain.port, {}], ['TLS', secure.port, { secureTransport: 'on', ca: C.ca }]]) {
+    const open = async () => {
+      peers = []
+      const socket = connect(`localhost:${port}`, opts)
+      await socket.opened
+      while (peers.length === 0) await settle()
+      return { socket, peer: peers[0] }
+    }
+    let { socket, peer } = await open()
+    let reader = socket.readable.getReader()
+    // Bytes there before the read: it gets them.
+    peer.write('one')
+    await settle()
+    assert.equal(text([(await reader.read()).value]), 'one', kind)
+    // Reads pending first, then bytes: the pending reads get them first,
+    // and a read made while they wait comes after them.
+    const pending = [reader.read(), reader.read()]
+    peer.write('two')
+    await settle()
+    peer.write('three')
+    await settle()
+    peer.write('four')
+    await settle()
+    const later = reader.read()
+    const got = await within(Promise.all([...pending, later]), 2000, `${kind} pending reads`)
+    assert.deepEqual(got.map((r) => r.done), [false, false, false], kind)
+    assert.equal(text(got.map((r) => r.value)), 'twothreefour', kind)
+    // A released reader takes nothing; the next reader gets the bytes.
+    peer.write('five')
+    await settle()
+    reader.releaseLock()
+    await assert.rejects(reader.read(), TypeError)
+    reader = socket.readable.getReader()
+    // A read called on something that is not the reader fails as the
+    // stream's own read does, and takes nothing.
+    await assert.rejects(Reflect.apply(reader.read, {}, []), TypeError)
+    assert.equal(text([(await reader.read()).value]), 'five', kind)
+    // After cancel(), bytes there are not read: the read is done.
+    peer.write('six')
+    await settle()
+    await reader.cancel()
+    assert.deepEqual(await reader.read(), { value: undefined, done: true }, kind)
+    await socket.close()
+
+    // After close(), bytes there are not handed out.
+    ;({ socket, peer } = await open())
+    reader = socket.readable.getReader()
+    peer.write('seven')
+    await settle()
+    await socket.close()
+    const afterClose = await reader.read().then((r) => r, (e) => e)
+    assert.ok(afterClose instanceof TypeError || afterClose.done === true, `${kind}: ${afterClose}`)
+    assert.equal(afterClose.value, undefined, kind)
+
+    // The peer's last bytes, then its end: read, then done.
+    ;({ socket, peer } = await open())
+    reader = socket.readable.getReader()
+    peer.end('eight')
+    await settle()
+    assert.equal(text([(await reader.read()).value]), 'eight', kind)
+    assert.equal((await within(reader.read(), 2000, `${kind} end`)).done, true, kind)
+    await socket.close()
+  }
+})

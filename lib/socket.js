@@ -23,6 +23,7 @@ const { deferred } = require('./deferred')
 const { pickTls, nativeTls } = require('./tls-options')
 const { SocketSource } = require('./source')
 const { SocketSink } = require('./sink')
+const { SocketReadable } = require('./readable')
 const { SocketWritable } = require('./writable')
 
 const kInternal = Symbol('sockets-api.internal')
@@ -100,7 +101,7 @@ class Socket {
     const link = { __proto__: Socket.#linkMethods, socket: this, opened: this.#opened.promise }
     const source = this.#source = new SocketSource(link)
     const sink = this.#sink = new SocketSink(link)
-    this.#readable = new ReadableStream(source, { highWaterMark: 0 })
+    this.#readable = new SocketReadable(source, { highWaterMark: 0 })
     this.#writable = new SocketWritable(sink, {
       // At least one byte: with 0, `ready` would never resolve at all.
       highWaterMark: Math.max(1, this.#highWaterMark),

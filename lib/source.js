@@ -77,6 +77,39 @@ class SocketSource {
     this.#link.readableCancelled()
   }
 
+  /**
+   * A default reader's short cut (see readable.js): a chunk available now,
+   * or null. Only while nothing is queued in the stream, no read is in
+   * progress and the stream is open; the socket is not read when it was
+   * found empty and nothing was reported since (the stream's read waits
+   * for readiness then).
+   */
+  takeNow () {
+    if (this.#mode !== IDLE || this.#native === null || this.#rc.desiredSize !== 0) return null
+    let chunk
+    if (this.#ahead.length > 0) {
+      chunk = this.#ahead.shift()
+      this.#aheadBytes -= chunk.byteLength
+    } else {
+      if (this.#armed) return null
+      const n = this.#readChunk()
+      if (n === WOULD_BLOCK) {
+        this.#armed = true
+        return null
+      }
+      if (n <= 0) {
+        // The end, or a failure: the stream's own read reports it.
+        this.#readEnded(n)
+        return null
+      }
+      this.#armed = n < READ_CHUNK
+      chunk = this.#takeChunk(n)
+    }
+    this.#deliveredTurn = currentTurn()
+    this.#readAhead()
+    return chunk
+  }
+
   // --- the socket's calls ----------------------------------------------------
 
   /** The connection is open: reads may begin. */
