@@ -585,3 +585,76 @@ test('reads that find bytes already there keep the stream\'s rules: order beside
     await socket.close()
   }
 })
+
+test('a read that waits for bytes keeps the stream\'s rules: reads after it, releaseLock(), cancel(), close(), the peer\'s end and reset; plain and TLS', async (t) => {
+  const { certs } = require('./certs')
+  const C = certs()
+  let peers = []
+  const keep = (sock) => peers.push(sock)
+  const plain = await listen(keep)
+  const secure = await listenTls({ key: C.server.key, cert: C.server.cert }, keep)
+  t.after(() => Promise.all([plain.close(), secure.close()]))
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 30))
+  const text = (results) => results.map((r) => Buffer.from(r.value).toString()).join('')
+  for (const [kind, port, opts] of [['plain', plain.port, {}], ['TLS', secure.port, { secureTransport: 'on', ca: C.ca }]]) {
+    const open = async () => {
+      peers = []
+      const socket = connect(`localhost:${port}`, opts)
+      await socket.opened
+      while (peers.length === 0) await settle()
+      await settle() // what the handshake leaves is read and found empty
+      return { socket, peer: peers[0], reader: socket.readable.getReader() }
+    }
+    let { socket, peer, reader } = await open()
+    // A read waits; reads made meanwhile come after it, in order.
+    const first = reader.read()
+    assert.ok(await isPending(first, 30), `${kind}: the read waits`)
+    const more = [reader.read(), reader.read()]
+    peer.write('a')
+    await settle()
+    peer.write('b')
+    await settle()
+    peer.write('c')
+    const got = await within(Promise.all([first, ...more]), 2000, `${kind} reads`)
+    assert.equal(text(got), 'abc', kind)
+    // releaseLock(): the waiting read fails with a TypeError, and what
+    // arrives afterwards reaches the next reader.
+    const released = reader.read()
+    assert.ok(await isPending(released, 30), kind)
+    reader.releaseLock()
+    await assert.rejects(within(released, 2000, `${kind} released`), TypeError)
+    peer.write('d')
+    await settle()
+    reader = socket.readable.getReader()
+    assert.equal(text([await reader.read()]), 'd', kind)
+    // cancel(): the waiting read is done.
+    const cancelled = reader.read()
+    assert.ok(await isPending(cancelled, 30), kind)
+    await reader.cancel()
+    assert.deepEqual(await within(cancelled, 2000, `${kind} cancel`), { value: undefined, done: true }, kind)
+    await socket.close()
+
+    // close(): the waiting read is done.
+    ;({ socket, peer, reader } = await open())
+    const closing = reader.read()
+    assert.ok(await isPending(closing, 30), kind)
+    await socket.close()
+    assert.deepEqual(await within(closing, 2000, `${kind} close`), { value: undefined, done: true }, kind)
+
+    // The peer's end: done; its reset: a SocketError.
+    ;({ socket, peer, reader } = await open())
+    const ending = reader.read()
+    assert.ok(await isPending(ending, 30), kind)
+    peer.end()
+    assert.deepEqual(await within(ending, 2000, `${kind} end`), { value: undefined, done: true }, kind)
+    await socket.close()
+    if (kind === 'TLS') continue // node:tls cannot reset; the plain case covers the read
+    ;({ socket, peer, reader } = await open())
+    const resetting = reader.read()
+    assert.ok(await isPending(resetting, 30), kind)
+    peer.resetAndDestroy()
+    const e = await within(resetting.then(() => null, (err) => err), 2000, `${kind} reset`)
+    assert.ok(e instanceof SocketError, `${kind}: ${e}`)
+    await socket.closed.catch(() => {})
+  }
+})

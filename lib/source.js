@@ -14,12 +14,17 @@ const READ_AHEAD_LIMIT = 64 * 1024
 
 // Where the read path is. Only IDLE reads ahead; only PULLING has a read
 // request of the stream's waiting; READING and READING_AGAIN are inside a
-// synchronous read (AGAIN: the stream asked for the next one meanwhile).
+// synchronous read (AGAIN: the stream asked for the next one meanwhile);
+// WAITING has a default reader's read waiting outside the stream (the
+// short cut of readable.js).
 const IDLE = 0
 const PULLING = 1
 const READING = 2
 const READING_AGAIN = 3
 const DONE = 4 // no more reads: end of stream, cancelled, closed or failed
+const WAITING = 5
+
+const RELEASED = 'Invalid state: Releasing reader'
 
 // The read buffer of default reads, shared by every socket of this thread:
 // a read and the taking of its bytes happen in one synchronous step, so no
@@ -45,6 +50,8 @@ class SocketSource {
   // next report tells when it has. (Each arming reports once.)
   #armed = false
   #deliveredTurn = -1 // event-loop turn in which a read last got data
+  #reader = null // WAITING: the waiting read's { resolve, reject }
+  #pullWanted = false // WAITING: the stream asked for a read meanwhile
 
   constructor (link) {
     this.#link = link
@@ -59,6 +66,11 @@ class SocketSource {
   pull () {
     const mode = this.#mode
     if (mode === DONE) return
+    if (mode === WAITING) {
+      // A read waiting outside the stream goes first.
+      this.#pullWanted = true
+      return
+    }
     if (mode === READING || mode === READING_AGAIN) {
       // Called from inside enqueue()/respond() for the next waiting read
       // request: #tryRead goes on with it once the current read is done.
@@ -74,31 +86,33 @@ class SocketSource {
 
   cancel () {
     this.#mode = DONE
+    this.#settleWaiting(true)
     this.#link.readableCancelled()
   }
 
   /**
-   * A default reader's short cut (see readable.js): a chunk available now,
-   * or null. Only while nothing is queued in the stream, no read is in
-   * progress and the stream is open; the socket is not read when it was
-   * found empty and nothing was reported since (the stream's read waits
-   * for readiness then).
+   * A default reader's short cut (see readable.js), only while nothing is
+   * queued in the stream, no read is in progress and the stream is open: a
+   * chunk there now (read ahead, or what one read of the socket returns);
+   * with nothing there, a promise of the read's result, which waits here
+   * for readiness instead of in the stream; null where the short cut does
+   * not apply (the stream's own read then reports the end or a failure).
    */
-  takeNow () {
+  takeOrWait () {
     if (this.#mode !== IDLE || this.#native === null || this.#rc.desiredSize !== 0) return null
     let chunk
     if (this.#ahead.length > 0) {
       chunk = this.#ahead.shift()
       this.#aheadBytes -= chunk.byteLength
     } else {
-      if (this.#armed) return null
       const n = this.#readChunk()
       if (n === WOULD_BLOCK) {
         this.#armed = true
-        return null
+        this.#mode = WAITING
+        this.#waiter = this.#readWaiting
+        return new Promise((resolve, reject) => { this.#reader = { resolve, reject } })
       }
       if (n <= 0) {
-        // The end, or a failure: the stream's own read reports it.
         this.#readEnded(n)
         return null
       }
@@ -108,6 +122,18 @@ class SocketSource {
     this.#deliveredTurn = currentTurn()
     this.#readAhead()
     return chunk
+  }
+
+  /**
+   * The reader was released: its waiting read fails, as the stream's own
+   * pending reads do, and the source reads ahead again.
+   */
+  readerReleased () {
+    if (this.#mode !== WAITING) return
+    const error = new TypeError(RELEASED)
+    error.code = 'ERR_INVALID_STATE'
+    this.#settleWaiting(false, error)
+    this.#readDone()
   }
 
   // --- the socket's calls ----------------------------------------------------
@@ -131,6 +157,7 @@ class SocketSource {
   end () {
     if (this.#mode === DONE) return
     this.#mode = DONE
+    this.#settleWaiting(true)
     const c = this.#rc
     const req = c.byobRequest
     try {
@@ -149,7 +176,7 @@ class SocketSource {
     // A read loop that got its last chunk in this same turn of the event
     // loop is between two reads, not done reading: its next read ends the
     // loop (done) instead of failing, as if it had been waiting.
-    if (this.#mode === PULLING || this.#deliveredTurn === currentTurn()) {
+    if (this.#mode === PULLING || this.#mode === WAITING || this.#deliveredTurn === currentTurn()) {
       this.end()
       return
     }
@@ -160,12 +187,14 @@ class SocketSource {
   /** The connection broke: reads fail with `error`. */
   failed (error) {
     this.#mode = DONE
+    this.#settleWaiting(false, error)
     try { this.#rc.error(error) } catch {}
   }
 
   /** The socket is released: nothing more is read. */
   stop () {
     this.#mode = DONE
+    this.#settleWaiting(true)
     this.onReadable()
   }
 
@@ -194,6 +223,51 @@ class SocketSource {
     } catch (e) {
       // Not expected; must not escape into the readiness callback.
       this.#link.fail(e)
+    }
+  }
+
+  /** The waiting read's readiness callback: fills it, or waits again. */
+  #readWaiting = () => {
+    try {
+      if (this.#mode !== WAITING) return
+      const n = this.#readChunk()
+      if (n === WOULD_BLOCK) {
+        this.#armed = true
+        this.#waiter = this.#readWaiting
+      } else if (n > 0) {
+        this.#armed = n < READ_CHUNK
+        const chunk = this.#takeChunk(n)
+        this.#deliveredTurn = currentTurn()
+        const reader = this.#reader
+        this.#reader = null
+        this.#mode = IDLE
+        reader.resolve({ value: chunk, done: false })
+        this.#readDone()
+      } else {
+        this.#readEnded(n) // settles it: end() or failed()
+      }
+    } catch (e) {
+      this.#link.fail(e)
+    }
+  }
+
+  /** Settles the waiting read, if any, with the end (done) or `error`. */
+  #settleWaiting (done, error) {
+    const reader = this.#reader
+    if (reader === null) return
+    this.#reader = null
+    if (this.#mode === WAITING) this.#mode = IDLE
+    if (done) reader.resolve({ value: undefined, done: true })
+    else reader.reject(error)
+  }
+
+  /** After the waiting read: the stream's read asked for meanwhile, or reading ahead. */
+  #readDone () {
+    if (this.#pullWanted) {
+      this.#pullWanted = false
+      this.pull()
+    } else {
+      this.#readAhead()
     }
   }
 
