@@ -204,6 +204,42 @@ test('the native layer refuses a NUL in a TLS string itself (no panic, a coded e
   assert.deepEqual(r.stdout.trim().split('\n'), Array(3).fill('ERR_INVALID_ARG_VALUE'))
 })
 
+test('the native read and write calls refuse anything but a native socket and a Uint8Array (an error, not a crash)', async () => {
+  // Straight to the binding: a wrong receiver must not be taken for a socket.
+  const r = await runScript(`
+    const { NativeSocket, readInto, writeFrom } = require('./binding.js')
+    const native = new NativeSocket(() => {})
+    class Other {}
+    const view = new Uint8Array(16)
+    const cases = [
+      () => readInto({}, view),
+      () => readInto(new Other(), view),
+      () => readInto(view, view),
+      () => writeFrom(null, view),
+      () => writeFrom(native, 'text'),
+      () => readInto(native, new Uint16Array(4)),
+      () => readInto(native, new DataView(new ArrayBuffer(4))),
+      () => readInto(native),
+      () => writeFrom()
+    ]
+    for (const run of cases) {
+      try {
+        run()
+        console.log('no error')
+      } catch (e) {
+        console.log(e instanceof Error)
+      }
+    }
+    // A socket that was never connected reads as ended.
+    console.log(readInto(native, view), native.takeError()?.code)
+    native.close()
+  `)
+  assert.equal(r.signal, null, r.stderr)
+  const lines = r.stdout.trim().split('\n')
+  assert.deepEqual(lines.slice(0, 9), Array(9).fill('true'), r.stdout)
+  assert.equal(lines[9], '-1 undefined', r.stdout)
+})
+
 test('closeTimeout and connectTimeout of 2^31 ms or more are clamped, not fired at once', async (t) => {
   const warnings = []
   const onWarning = (w) => warnings.push(w)

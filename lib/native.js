@@ -56,9 +56,15 @@ function nextTurn () {
   turnPending = false
 }
 
+// The data path's calls, as plain functions of (native socket, view): the
+// byte count, or one of the negative codes below (src/fast_calls.rs).
+const { readInto, writeFrom } = binding
+
 module.exports = {
   binding,
   NativeSocket: binding.NativeSocket,
+  readInto,
+  writeFrom,
   EV_OPENED,
   EV_FAILED,
   EV_READY,

@@ -10,6 +10,7 @@ const { errorFromDetail, closedError } = require('./errors')
 const { handled, deferred } = require('./deferred')
 const { Fifo } = require('./fifo')
 const { toBytes } = require('./chunks')
+const { writeFrom } = require('./native')
 
 const EPIPE = { code: 'EPIPE', message: 'write EPIPE' }
 // After a chunk went out in a turn, the turn's further small chunks are
@@ -246,7 +247,7 @@ class SocketSink {
     }
     this.#sendGathered()
     if (this.#pending !== null) return owned ? bytes : bytes.slice()
-    const n = this.#native.write(bytes)
+    const n = writeFrom(this.#native, bytes)
     if (n > 0) this.#progress++
     if (!this.#wroteThisTurn) {
       this.#wroteThisTurn = true
@@ -286,7 +287,7 @@ class SocketSink {
         at += p.byteLength
       }
     }
-    const n = this.#native.write(bytes)
+    const n = writeFrom(this.#native, bytes)
     if (n > 0) this.#progress++
     if (n === bytes.byteLength) return
     if (n < 0) {
@@ -327,7 +328,7 @@ class SocketSink {
   /** Sends `bytes`: at once if the socket takes them, else as it drains. */
   #send (bytes) {
     if (bytes.byteLength === 0) return
-    const n = this.#native.write(bytes)
+    const n = writeFrom(this.#native, bytes)
     if (n > 0) this.#progress++
     if (n === bytes.byteLength) return
     if (n < 0) throw this.#ioFailure()
@@ -347,7 +348,7 @@ class SocketSink {
           return
         }
         const bytes = this.#pending
-        const n = this.#native.write(bytes)
+        const n = writeFrom(this.#native, bytes)
         if (n > 0) this.#progress++
         if (n === bytes.byteLength) {
           this.#pending = this.#inflight = null

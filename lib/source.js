@@ -4,7 +4,7 @@
 // reader asks (into its BYOB view, or a chunk of its own) and, while nobody
 // asks, reads ahead a little so that the peer's FIN or reset is noticed.
 
-const { READ_EOF, WOULD_BLOCK, currentTurn } = require('./native')
+const { READ_EOF, WOULD_BLOCK, currentTurn, readInto } = require('./native')
 const { errorFromDetail, closedError } = require('./errors')
 
 /** Bytes asked of the socket per read by a default reader. */
@@ -285,7 +285,7 @@ class SocketSource {
     }
     const req = c.byobRequest
     const want = req ? req.view.byteLength : READ_CHUNK
-    const n = req ? this.#native.read(req.view) : this.#readChunk()
+    const n = req ? readInto(this.#native, req.view) : this.#readChunk()
     if (n > 0) {
       // A short read emptied the socket (a TLS read goes on record after
       // record until the socket has nothing more, so the same holds there);
@@ -351,7 +351,7 @@ class SocketSource {
       const b = Buffer.allocUnsafe(READ_CHUNK) // above the pool's size: a buffer of its own
       scratch = new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
     }
-    return this.#native.read(scratch)
+    return readInto(this.#native, scratch)
   }
 
   /**

@@ -18,9 +18,10 @@
 //! The napi layer, on the JS thread: `napi_values` (what crosses the
 //! boundary), `js_events` (the runtime's events, routed to each socket's
 //! callback), `uv_symbols` and `uv_poll` (libuv, found at run time),
-//! `js_readiness` (a socket's poll), and this file, which converts and
-//! forwards: every call into a connection goes through one path that
-//! watches what the call armed.
+//! `js_readiness` (a socket's poll), `fast_calls` (reads and writes as
+//! plain Node-API functions), and this file, which converts and forwards:
+//! every call into a connection goes through one path that watches what the
+//! call armed.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -29,6 +30,7 @@ pub mod connection;
 mod connector_cache;
 pub mod dial;
 pub mod error;
+mod fast_calls;
 pub mod hello;
 #[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
 mod identity;
@@ -178,15 +180,11 @@ impl NativeSocket {
     /// Fills `buf` with what is available now: the byte count, or
     /// -1 (end of stream), -2 (nothing yet: readiness armed), -3 (failed:
     /// see `takeError`). A short read (fewer bytes than `buf` holds) emptied
-    /// the socket, so readiness is armed then too.
-    #[napi(catch_unwind)]
-    pub fn read(&self, env: Env, mut buf: Uint8ArraySlice) -> i32 {
-        // SAFETY: this call is synchronous on the JS thread, so no JS code
-        // runs (and no other view of this memory is used) until it returns;
-        // the slice does not outlive the call.
-        let buf = unsafe { buf.as_mut() };
+    /// the socket, so readiness is armed then too. Called from JS as
+    /// `readInto(socket, view)` (see `fast_calls`).
+    fn read_now(&self, env: &Env, buf: &mut [u8]) -> i32 {
         let asked = buf.len();
-        let outcome = self.call(&env, |c| {
+        let outcome = self.call(env, |c| {
             let r = c.read(buf);
             if matches!(r, ReadOutcome::Data(n) if n < asked) {
                 // Watch for what comes next now, rather than after a read
@@ -204,10 +202,10 @@ impl NativeSocket {
     }
 
     /// Writes what the socket takes now: the byte count (fewer than given:
-    /// writability armed), or -3 (failed: see `takeError`).
-    #[napi(catch_unwind)]
-    pub fn write(&self, env: Env, data: &[u8]) -> i32 {
-        match self.call(&env, |c| c.write(data)) {
+    /// writability armed), or -3 (failed: see `takeError`). Called from JS
+    /// as `writeFrom(socket, view)` (see `fast_calls`).
+    fn write_now(&self, env: &Env, data: &mut [u8]) -> i32 {
+        match self.call(env, |c| c.write(data)) {
             Ok(WriteOutcome::Wrote(n)) => i32::try_from(n).unwrap_or(i32::MAX),
             Ok(WriteOutcome::Failed(e)) | Err(e) => self.failed(e),
         }
@@ -291,6 +289,12 @@ impl NativeSocket {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(e));
         FAILED
     }
+}
+
+/// Adds the data path's plain Node-API functions (see `fast_calls`).
+#[napi(module_exports)]
+pub fn add_fast_calls(exports: Object, env: Env) -> Result<()> {
+    fast_calls::register(env.raw(), exports.raw())
 }
 
 /// Open connections of this environment (for tests and diagnostics).
