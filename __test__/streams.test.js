@@ -511,24 +511,34 @@ test('Buffers big and small, some awaited and some not, refilled after write(), 
   }
 })
 
-test('reads that find bytes already there keep the stream\'s rules: order beside pending reads, a released reader, a foreign this, cancel(), close(), the peer\'s end; plain and TLS', async (t) => {
+/**
+ * A plain and a TLS server that hand each accepted connection to the test:
+ * [{ kind, open }], where open() connects and resolves to { socket, peer }.
+ */
+async function peerPerConnection (t) {
   const { certs } = require('./certs')
   const C = certs()
-  let peers = []
-  const keep = (sock) => peers.push(sock)
+  let accepted = null
+  const keep = (sock) => { if (accepted) accepted(sock) }
   const plain = await listen(keep)
   const secure = await listenTls({ key: C.server.key, cert: C.server.cert }, keep)
   t.after(() => Promise.all([plain.close(), secure.close()]))
+  const opener = (port, opts) => async () => {
+    const peer = new Promise((resolve) => { accepted = resolve })
+    const socket = connect(`localhost:${port}`, opts)
+    await socket.opened
+    return { socket, peer: await peer }
+  }
+  return [
+    { kind: 'plain', open: opener(plain.port, {}) },
+    { kind: 'TLS', open: opener(secure.port, { secureTransport: 'on', ca: C.ca }) }
+  ]
+}
+
+test('reads that find bytes already there keep the stream\'s rules: order beside pending reads, a released reader, a foreign this, cancel(), close(), the peer\'s end; plain and TLS', async (t) => {
   const settle = () => new Promise((resolve) => setTimeout(resolve, 50))
   const text = (chunks) => chunks.map((v) => Buffer.from(v).toString()).join('')
-  for (const [kind, port, opts] of [['plain', plain.port, {}], ['TLS', secure.port, { secureTransport: 'on', ca: C.ca }]]) {
-    const open = async () => {
-      peers = []
-      const socket = connect(`localhost:${port}`, opts)
-      await socket.opened
-      while (peers.length === 0) await settle()
-      return { socket, peer: peers[0] }
-    }
+  for (const { kind, open } of await peerPerConnection(t)) {
     let { socket, peer } = await open()
     let reader = socket.readable.getReader()
     // Bytes there before the read: it gets them.
@@ -587,23 +597,13 @@ test('reads that find bytes already there keep the stream\'s rules: order beside
 })
 
 test('a read that waits for bytes keeps the stream\'s rules: reads after it, releaseLock(), cancel(), close(), the peer\'s end and reset; plain and TLS', async (t) => {
-  const { certs } = require('./certs')
-  const C = certs()
-  let peers = []
-  const keep = (sock) => peers.push(sock)
-  const plain = await listen(keep)
-  const secure = await listenTls({ key: C.server.key, cert: C.server.cert }, keep)
-  t.after(() => Promise.all([plain.close(), secure.close()]))
   const settle = () => new Promise((resolve) => setTimeout(resolve, 30))
   const text = (results) => results.map((r) => Buffer.from(r.value).toString()).join('')
-  for (const [kind, port, opts] of [['plain', plain.port, {}], ['TLS', secure.port, { secureTransport: 'on', ca: C.ca }]]) {
+  for (const { kind, open: openPeer } of await peerPerConnection(t)) {
     const open = async () => {
-      peers = []
-      const socket = connect(`localhost:${port}`, opts)
-      await socket.opened
-      while (peers.length === 0) await settle()
+      const { socket, peer } = await openPeer()
       await settle() // what the handshake leaves is read and found empty
-      return { socket, peer: peers[0], reader: socket.readable.getReader() }
+      return { socket, peer, reader: socket.readable.getReader() }
     }
     let { socket, peer, reader } = await open()
     // A read waits; reads made meanwhile come after it, in order.
