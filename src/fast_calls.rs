@@ -160,8 +160,14 @@ unsafe fn socket_of<'a>(env: sys::napi_env, value: sys::napi_value) -> Result<&'
 /// # Safety
 /// `value` must be an argument of the running callback. The slice is the
 /// view's own memory: the view keeps its buffer alive until the call
-/// returns, and no JS runs during the call, so nothing else reads or writes
-/// that memory meanwhile (the socket's calls do not call into JS).
+/// returns, and no JS runs on this thread during the call (the socket's
+/// calls do not call into JS), so nothing here reads or writes that memory
+/// meanwhile. The one other writer there can be is another thread, through
+/// a `SharedArrayBuffer` a caller wrote from: reads never get such a view (a
+/// BYOB read transfers its buffer, which a shared one refuses; default reads
+/// use the shim's own buffer), and a write only copies from it into the
+/// kernel or the TLS session, which then sends whatever bytes were there,
+/// as a copy made in JS would.
 unsafe fn bytes_of<'a>(env: sys::napi_env, value: sys::napi_value) -> Result<&'a mut [u8]> {
     let mut kind: sys::napi_typedarray_type = -1;
     let mut len = 0usize;
