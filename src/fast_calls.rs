@@ -61,7 +61,7 @@ unsafe extern "C" fn write_from(
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     // SAFETY: as in `read_into`.
-    unsafe { guarded(env, info, NativeSocket::write_now) }
+    unsafe { guarded(env, info, |socket, env, bytes| socket.write_now(env, bytes)) }
 }
 
 /// Runs the call; an error or a panic becomes a JS exception (a panic must

@@ -204,7 +204,7 @@ impl NativeSocket {
     /// Writes what the socket takes now: the byte count (fewer than given:
     /// writability armed), or -3 (failed: see `takeError`). Called from JS
     /// as `writeFrom(socket, view)` (see `fast_calls`).
-    fn write_now(&self, env: &Env, data: &mut [u8]) -> i32 {
+    fn write_now(&self, env: &Env, data: &[u8]) -> i32 {
         match self.call(env, |c| c.write(data)) {
             Ok(WriteOutcome::Wrote(n)) => i32::try_from(n).unwrap_or(i32::MAX),
             Ok(WriteOutcome::Failed(e)) | Err(e) => self.failed(e),
