@@ -658,3 +658,24 @@ test('a read that waits for bytes keeps the stream\'s rules: reads after it, rel
     await socket.closed.catch(() => {})
   }
 })
+
+test('a write while the writable holds nothing, and a read while bytes are there, are settled when they return; the writer then shows no backpressure (plain and TLS)', async (t) => {
+  // Settled already: its reaction runs before one queued just after it.
+  const alreadySettled = (p) => Promise.race([p.then(() => true, () => true), Promise.resolve().then(() => false)])
+  for (const { kind, open } of await peerPerConnection(t)) {
+    const { socket, peer } = await open()
+    const writer = socket.writable.getWriter()
+    const reader = socket.readable.getReader()
+    const hwm = writer.desiredSize
+    const received = new Promise((resolve) => peer.once('data', resolve))
+    assert.equal(await alreadySettled(writer.write('ping')), true, `${kind} write`)
+    assert.equal(writer.desiredSize, hwm, kind)
+    assert.equal(String(await within(received, 2000, `${kind} peer`)), 'ping', kind)
+    peer.write('pong')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const read = reader.read()
+    assert.equal(await alreadySettled(read), true, `${kind} read`)
+    assert.equal(Buffer.from((await read).value).toString(), 'pong', kind)
+    await socket.close()
+  }
+})
