@@ -535,6 +535,45 @@ async function peerPerConnection (t) {
   ]
 }
 
+test('close() with nothing left on its way ends the socket within the call; writes of the same turn (sent, gathered, partly taken) all arrive first; plain and TLS', async (t) => {
+  const received = (peer) => new Promise((resolve, reject) => {
+    const chunks = []
+    peer.on('data', (c) => chunks.push(c))
+    peer.on('end', () => resolve(Buffer.concat(chunks)))
+    peer.on('error', reject)
+  })
+  for (const { kind, open } of await peerPerConnection(t)) {
+    // Nothing written: `closed` has resolved by the next microtask, the
+    // peer sees a clean end, and the streams refuse what comes after.
+    let { socket, peer } = await open()
+    let got = received(peer)
+    let closed = false
+    socket.close().then(() => { closed = true })
+    await null
+    assert.equal(closed, true, `${kind}: closed was still pending after close()`)
+    assert.equal((await within(got, 2000, `${kind} FIN`)).length, 0, kind)
+    await assert.rejects(socket.writable.getWriter().write('late'), TypeError)
+    await assert.rejects(socket.readable.getReader().read(), (e) => e.code === 'ERR_SOCKET_CLOSED')
+    // Written in the same turn as close(): one chunk goes out at once, the
+    // small ones after it are gathered, a large one is partly taken (the
+    // peer does not read until close() has returned); all arrive, in order.
+    ;({ socket, peer } = await open())
+    peer.pause()
+    got = received(peer)
+    const w = socket.writable.getWriter()
+    const big = Buffer.alloc(8 * 1024 * 1024, 9)
+    const writes = [w.write('first,'), w.write('second,'), w.write(big), w.write(',last')]
+    const closing = socket.close()
+    setTimeout(() => peer.resume(), 50)
+    await within(Promise.all([...writes, closing]), 10000, `${kind} writes and close`)
+    const bytes = await within(got, 10000, `${kind} data and FIN`)
+    assert.equal(bytes.length, 13 + big.length + 5, kind)
+    assert.equal(bytes.subarray(0, 13).toString(), 'first,second,', kind)
+    assert.equal(bytes.subarray(-5).toString(), ',last', kind)
+    assert.ok(bytes.subarray(13, 13 + big.length).equals(big), kind)
+  }
+})
+
 test('reads that find bytes already there keep the stream\'s rules: order beside pending reads, a released reader, a foreign this, cancel(), close(), the peer\'s end; plain and TLS', async (t) => {
   const settle = () => new Promise((resolve) => setTimeout(resolve, 50))
   const text = (chunks) => chunks.map((v) => Buffer.from(v).toString()).join('')

@@ -66,4 +66,25 @@ function closedError () {
   return new SocketError('socket is closed', { code: 'ERR_SOCKET_CLOSED' })
 }
 
-module.exports = { SocketError, errorFromDetail, errorFromNative, invalidArg, closedError }
+/**
+ * The error close() leaves a socket's streams with, which only a later read
+ * or write ever sees: made without a stack. Capturing one (with Node's async
+ * frames) costs more than the rest of close() does in JavaScript, and its
+ * frames would show where close() was called, not the read or write that
+ * meets the error.
+ */
+function streamsClosedError () {
+  const limit = Error.stackTraceLimit
+  try {
+    Error.stackTraceLimit = 0
+  } catch {
+    return closedError() // made read-only by the application: keep the stack
+  }
+  try {
+    return closedError()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+module.exports = { SocketError, errorFromDetail, errorFromNative, invalidArg, closedError, streamsClosedError }

@@ -139,6 +139,28 @@ class SocketSink {
   }
 
   /**
+   * end() at once, when nothing accepted is still on its way (close() of a
+   * socket between writes, the usual case): FIN goes out now and no promise
+   * is made. False when it cannot (end() then does it); a failure fails the
+   * socket.
+   */
+  endNow () {
+    if (this.#ending || this.#done || !this.#open) return false
+    if (this.#last !== null || this.#inflight !== null) return false
+    this.#sendGathered()
+    if (this.#pending !== null) return false
+    const r = this.#native.shutdown()
+    if (r === 0) return false // TLS close_notify waits for room: end() goes on
+    this.#ending = RESOLVED
+    if (r < 0) {
+      this.#ioFailure()
+      return true
+    }
+    this.#done = true
+    return true
+  }
+
+  /**
    * Sends what was accepted so far and refuses later writes, without FIN:
    * before a STARTTLS hand-over.
    */

@@ -18,7 +18,7 @@
 
 const { X509Certificate } = require('node:crypto')
 const { NativeSocket, EV_OPENED, EV_FAILED, EV_READY, READABLE, WRITABLE } = require('./native')
-const { SocketError, errorFromDetail, errorFromNative, invalidArg, closedError } = require('./errors')
+const { SocketError, errorFromDetail, errorFromNative, invalidArg, closedError, streamsClosedError } = require('./errors')
 const { deferred } = require('./deferred')
 const { pickTls, nativeTls } = require('./tls-options')
 const { SocketSource } = require('./source')
@@ -128,9 +128,14 @@ class Socket {
       this.#abort(reason === undefined ? closedError() : reason)
       return this.#closed.promise
     }
-    // One error for both halves (an error's stack costs a few µs).
-    const closed = closedError()
+    // One error for both halves.
+    const closed = streamsClosedError()
     this.#source.cancelForClose(closed)
+    if (this.#state === 'open' && this.#sink.endNow()) {
+      this.#sink.error(closed)
+      this.#finish()
+      return this.#closed.promise
+    }
     const stopWatching = this.#watchFlush()
     this.#sink.end().then(() => {
       stopWatching()
@@ -306,8 +311,13 @@ class Socket {
       this.#finish()
     } else if (!this.#allowHalfOpen) {
       // As node:net with allowHalfOpen: false: our side ends too.
+      if (this.#sink.endNow()) {
+        this.#sink.error(streamsClosedError())
+        this.#finish()
+        return
+      }
       this.#sink.end().then(() => {
-        this.#sink.error(closedError())
+        this.#sink.error(streamsClosedError())
         this.#finish()
       }, (e) => this.#fail(e))
     }
@@ -342,7 +352,7 @@ class Socket {
       return
     }
     next.#native = native
-    this.#sink.error(closedError())
+    this.#sink.error(streamsClosedError())
     this.#finish()
   }
 }
