@@ -18,32 +18,32 @@ const { SocketError } = require('./errors')
  * it would be once that write completed.
  */
 class SocketWritable extends WritableStream {
-  #closeRequested = false
-  #sink
-  #highWaterMark
+  // One field: on Node 20 every stream has a map of its own (its
+  // constructor copies it into a transferable object), so each field
+  // added to it makes a new map.
+  #own
 
   constructor (sink, strategy) {
     super(sink, strategy)
-    this.#sink = sink
-    this.#highWaterMark = strategy.highWaterMark
+    this.#own = { sink, highWaterMark: strategy.highWaterMark, closeRequested: false }
   }
 
   getWriter () {
     const writer = super.getWriter()
     const { write, close, releaseLock } = writer
-    const stream = this
-    const sink = this.#sink
+    const own = this.#own
+    const sink = own.sink
     let attached = true
     let unsettled = 0 // writes through the stream not yet settled
     const settled = () => { unsettled-- }
     writer.write = function (chunk) {
       if (attached) {
-        if (stream.#closeRequested) {
+        if (own.closeRequested) {
           return Promise.reject(new SocketError('the writable is closed', { code: 'ERR_INVALID_STATE' }))
         }
         // desiredSize: null while erroring or errored; below the mark while
         // chunks of an earlier writer are queued.
-        if (this === writer && unsettled === 0 && writer.desiredSize === stream.#highWaterMark) {
+        if (this === writer && unsettled === 0 && writer.desiredSize === own.highWaterMark) {
           const r = sink.tryWrite(chunk)
           if (r === true) return Promise.resolve()
           if (r instanceof Error) return Promise.reject(r)
@@ -56,7 +56,7 @@ class SocketWritable extends WritableStream {
       return p
     }
     writer.close = function () {
-      if (attached) stream.#closeRequested = true
+      if (attached) own.closeRequested = true
       return close.call(this)
     }
     writer.releaseLock = function () {
@@ -67,7 +67,7 @@ class SocketWritable extends WritableStream {
   }
 
   close () {
-    if (!this.locked) this.#closeRequested = true
+    if (!this.locked) this.#own.closeRequested = true
     return super.close()
   }
 }
