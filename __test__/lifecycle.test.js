@@ -440,3 +440,20 @@ test('close() from inside a read loop (between two reads) ends the loop with don
   assert.deepEqual(seen, ['one message'])
   await socket.closed
 })
+
+test('close() from inside a read loop whose read waited for the data (delivered by the readiness callback) ends it with done', async (t) => {
+  const srv = await listen((sock) => setTimeout(() => sock.write('late message'), 100))
+  t.after(() => srv.close())
+  const socket = connect(`127.0.0.1:${srv.port}`)
+  await socket.opened
+  const reader = socket.readable.getReader()
+  const seen = []
+  for (;;) {
+    const { done, value } = await reader.read() // waits: nothing has come yet
+    if (done) break
+    seen.push(Buffer.from(value).toString())
+    socket.close()
+  }
+  assert.deepEqual(seen, ['late message'])
+  await socket.closed
+})

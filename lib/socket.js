@@ -211,7 +211,8 @@ class Socket {
       // A TLS session may need to write in order to read (or the reverse),
       // so on a TLS socket any readiness retries both directions.
       if (this.#secureTransport === 'on') bits |= READABLE | WRITABLE
-      if (bits & READABLE) this.#source.onReadable()
+      // From the event loop's poll, `detail` is the loop's turn.
+      if (bits & READABLE) this.#source.onReadable(typeof detail === 'number' ? detail : -1)
       if (bits & WRITABLE) this.#sink.onWritable()
     } else if (kind === EV_OPENED) {
       if (this.#state !== 'connecting') return

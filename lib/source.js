@@ -50,6 +50,7 @@ class SocketSource {
   // next report tells when it has. (Each arming reports once.)
   #armed = false
   #deliveredTurn = -1 // event-loop turn in which a read last got data
+  #readyTurn = -1 // the turn of the readiness callback running now, if any
   #reader = null // WAITING: the waiting read's { resolve, reject }
   #pullWanted = false // WAITING: the stream asked for a read meanwhile
 
@@ -119,7 +120,7 @@ class SocketSource {
       this.#armed = n < READ_CHUNK
       chunk = this.#takeChunk(n)
     }
-    this.#deliveredTurn = currentTurn()
+    this.#deliveredTurn = this.#turn()
     this.#readAhead()
     return chunk
   }
@@ -144,13 +145,26 @@ class SocketSource {
     queueMicrotask(() => this.#readAhead())
   }
 
-  /** Readiness reported the socket readable. */
-  onReadable () {
+  /**
+   * Readiness reported the socket readable, in event-loop turn `turn` (-1:
+   * not known); a read it delivers records that turn.
+   */
+  onReadable (turn = -1) {
     this.#armed = false
     const wake = this.#waiter
     if (wake === null) return
     this.#waiter = null
-    wake()
+    this.#readyTurn = turn
+    try {
+      wake()
+    } finally {
+      this.#readyTurn = -1
+    }
+  }
+
+  /** The event loop's turn: the readiness callback's, while inside it. */
+  #turn () {
+    return this.#readyTurn >= 0 ? this.#readyTurn : currentTurn()
   }
 
   /** Ends the readable normally: reads resolve done. */
@@ -237,7 +251,7 @@ class SocketSource {
       } else if (n > 0) {
         this.#armed = n < READ_CHUNK
         const chunk = this.#takeChunk(n)
-        this.#deliveredTurn = currentTurn()
+        this.#deliveredTurn = this.#turn()
         const reader = this.#reader
         this.#reader = null
         this.#mode = IDLE
@@ -280,7 +294,7 @@ class SocketSource {
   #readNow (c) {
     if (this.#ahead.length > 0) {
       this.#flushAhead(c) // fills a pending BYOB request too; any rest stays queued
-      this.#deliveredTurn = currentTurn()
+      this.#deliveredTurn = this.#turn()
       return true
     }
     const req = c.byobRequest
@@ -296,7 +310,7 @@ class SocketSource {
       } else {
         c.enqueue(this.#takeChunk(n))
       }
-      this.#deliveredTurn = currentTurn()
+      this.#deliveredTurn = this.#turn()
       return true
     }
     if (n === WOULD_BLOCK) {

@@ -371,9 +371,11 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
     }
 }
 
-/// Calls the socket's JS callback as `callback(EV_READY, bits)` inside a
-/// callback scope, so promise reactions run right after, as for any I/O
-/// callback of Node's own.
+/// Calls the socket's JS callback as `callback(EV_READY, bits, turn)` inside
+/// a callback scope, so promise reactions run right after, as for any I/O
+/// callback of Node's own. `turn` is the loop's iteration count (undefined
+/// where libuv cannot say): a read this callback delivers records it without
+/// a call of its own to ask.
 ///
 /// # Safety
 /// On the JS thread of `env`, from a libuv callback (no JS on the stack),
@@ -392,12 +394,17 @@ unsafe fn call_js(
         }
         let mut func = ptr::null_mut();
         let mut recv = ptr::null_mut();
-        let mut args = [ptr::null_mut(); 2];
+        let mut args = [ptr::null_mut(); 3];
+        let turn = match crate::uv_symbols::loop_turn(env) {
+            Some(n) => sys::napi_create_double(env, n as f64, &mut args[2]),
+            None => sys::napi_get_undefined(env, &mut args[2]),
+        };
         let ok = sys::napi_get_reference_value(env, callback, &mut func) == sys::Status::napi_ok
             && !func.is_null()
             && sys::napi_get_global(env, &mut recv) == sys::Status::napi_ok
             && sys::napi_create_uint32(env, EV_READY, &mut args[0]) == sys::Status::napi_ok
-            && sys::napi_create_uint32(env, bits, &mut args[1]) == sys::Status::napi_ok;
+            && sys::napi_create_uint32(env, bits, &mut args[1]) == sys::Status::napi_ok
+            && turn == sys::Status::napi_ok;
         if ok {
             let mut result = ptr::null_mut();
             let status = sys::napi_make_callback(
@@ -405,7 +412,7 @@ unsafe fn call_js(
                 async_context,
                 recv,
                 func,
-                2,
+                args.len(),
                 args.as_ptr(),
                 &mut result,
             );
