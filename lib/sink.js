@@ -148,6 +148,7 @@ class SocketSink {
     if (this.#ending || this.#done || !this.#open) return false
     if (this.#last !== null || this.#inflight !== null) return false
     this.#sendGathered()
+    if (!this.#open) return true // the gathered bytes' send failed the socket
     if (this.#pending !== null) return false
     const r = this.#native.shutdown()
     if (r === 0) return false // TLS close_notify waits for room: end() goes on
