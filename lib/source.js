@@ -25,6 +25,7 @@ const DONE = 4 // no more reads: end of stream, cancelled, closed or failed
 const WAITING = 5
 
 const RELEASED = 'Invalid state: Releasing reader'
+const RESOLVED = Promise.resolve()
 
 // The read buffer of default reads, shared by every socket of this thread:
 // a read and the taking of its bytes happen in one synchronous step, so no
@@ -142,7 +143,9 @@ class SocketSource {
   /** The connection is open: reads may begin. */
   open (native) {
     this.#native = native
-    queueMicrotask(() => this.#readAhead())
+    // A resolved promise's reaction rather than queueMicrotask(), which
+    // makes an async resource per call.
+    RESOLVED.then(() => this.#readAhead())
   }
 
   /**
