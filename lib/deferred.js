@@ -29,17 +29,23 @@ class Deferred {
 
   get settled () { return this.#settled }
 
+  // Once settled, the resolvers (two closures) are let go: an open socket
+  // keeps its `opened` for as long as it lives.
   resolve (value) {
     if (this.#settled) return
     this.#settled = true
-    this.#resolve(value)
+    const resolve = this.#resolve
+    this.#resolve = this.#reject = null
+    resolve(value)
   }
 
   reject (error) {
     if (this.#settled) return
     this.#settled = true
     this.promise.catch(noop)
-    this.#reject(error)
+    const reject = this.#reject
+    this.#resolve = this.#reject = null
+    reject(error)
   }
 }
 

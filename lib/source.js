@@ -24,6 +24,13 @@ const READING_AGAIN = 3
 const DONE = 4 // no more reads: end of stream, cancelled, closed or failed
 const WAITING = 5
 
+// Who waits for readiness (a code rather than a callback: no closure per
+// socket or per wait).
+const NOBODY = 0
+const TRY_READ = 1 // the stream's read request (#tryRead)
+const READ_WAITING = 2 // the short cut's waiting read (#readWaiting)
+const READ_AHEAD = 3 // reading ahead (#readAhead)
+
 const RELEASED = 'Invalid state: Releasing reader'
 const RESOLVED = Promise.resolve()
 
@@ -43,7 +50,7 @@ class SocketSource {
   #native = null // set when the connection is open
   #rc = null // the stream's controller
   #mode = IDLE
-  #waiter = null // runs when the socket may have data
+  #waiter = NOBODY // which read runs when the socket may have data
   #ahead = [] // chunks read while nobody was reading
   #aheadBytes = 0
   // A read came back short or would block, which arms readability, and no
@@ -111,7 +118,7 @@ class SocketSource {
       if (n === WOULD_BLOCK) {
         this.#armed = true
         this.#mode = WAITING
-        this.#waiter = this.#readWaiting
+        this.#waiter = READ_WAITING
         return new Promise((resolve, reject) => { this.#reader = { resolve, reject } })
       }
       if (n <= 0) {
@@ -155,11 +162,13 @@ class SocketSource {
   onReadable (turn = -1) {
     this.#armed = false
     const wake = this.#waiter
-    if (wake === null) return
-    this.#waiter = null
+    if (wake === NOBODY) return
+    this.#waiter = NOBODY
     this.#readyTurn = turn
     try {
-      wake()
+      if (wake === TRY_READ) this.#tryRead()
+      else if (wake === READ_WAITING) this.#readWaiting()
+      else this.#readAhead()
     } finally {
       this.#readyTurn = -1
     }
@@ -222,7 +231,7 @@ class SocketSource {
    * this runs again from the readiness callback, which fills it (enqueue
    * fulfils a waiting request): no promise per wait.
    */
-  #tryRead = () => {
+  #tryRead () {
     try {
       for (;;) {
         if (this.#mode === DONE) break
@@ -231,7 +240,7 @@ class SocketSource {
         const again = this.#mode === READING_AGAIN
         if (this.#mode !== DONE) this.#mode = PULLING
         if (!done) {
-          this.#waiter = this.#tryRead
+          this.#waiter = TRY_READ
           return
         }
         if (!again) break
@@ -244,13 +253,13 @@ class SocketSource {
   }
 
   /** The waiting read's readiness callback: fills it, or waits again. */
-  #readWaiting = () => {
+  #readWaiting () {
     try {
       if (this.#mode !== WAITING) return
       const n = this.#readChunk()
       if (n === WOULD_BLOCK) {
         this.#armed = true
-        this.#waiter = this.#readWaiting
+        this.#waiter = READ_WAITING
       } else if (n > 0) {
         this.#armed = n < READ_CHUNK
         const chunk = this.#takeChunk(n)
@@ -334,7 +343,7 @@ class SocketSource {
       if (this.#armed) {
         // The socket was empty when last read, and nothing was reported
         // since: wait instead of a read that would almost surely block.
-        this.#waiter = () => this.#readAhead()
+        this.#waiter = READ_AHEAD
         return
       }
       const n = this.#readChunk()
@@ -344,7 +353,7 @@ class SocketSource {
         this.#aheadBytes += n
       } else if (n === WOULD_BLOCK) {
         this.#armed = true
-        this.#waiter = () => this.#readAhead()
+        this.#waiter = READ_AHEAD
         return
       } else {
         this.#readEnded(n)
