@@ -7,7 +7,7 @@
 // a STARTTLS hand-over.
 
 const { errorFromDetail, closedError } = require('./errors')
-const { handled, deferred } = require('./deferred')
+const { handled, deferred, RESOLVED } = require('./deferred')
 const { Fifo } = require('./fifo')
 const { toBytes } = require('./chunks')
 const { writeFrom } = require('./native')
@@ -20,7 +20,6 @@ const EPIPE = { code: 'EPIPE', message: 'write EPIPE' }
 const SMALL_CHUNK = 1024
 const GATHER_LIMIT = 16 * 1024
 const EMPTY = new Uint8Array(0)
-const RESOLVED = Promise.resolve()
 
 /**
  * `link` is the socket's side: `opened` (a promise), `fail(error)` and
@@ -275,8 +274,6 @@ class SocketSink {
     if (!this.#wroteThisTurn) {
       this.#wroteThisTurn = true
       if (this.#endTurn === null) this.#endTurn = () => { this.#wroteThisTurn = false; this.#sendGathered() }
-      // A resolved promise's reaction rather than queueMicrotask(), which
-      // makes an async resource per call.
       RESOLVED.then(this.#endTurn)
     }
     if (n === size) return true

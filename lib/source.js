@@ -6,6 +6,7 @@
 
 const { READ_EOF, WOULD_BLOCK, currentTurn, readInto } = require('./native')
 const { errorFromDetail, closedError } = require('./errors')
+const { RESOLVED } = require('./deferred')
 
 /** Bytes asked of the socket per read by a default reader. */
 const READ_CHUNK = 128 * 1024
@@ -32,7 +33,6 @@ const READ_WAITING = 2 // the short cut's waiting read (#readWaiting)
 const READ_AHEAD = 3 // reading ahead (#readAhead)
 
 const RELEASED = 'Invalid state: Releasing reader'
-const RESOLVED = Promise.resolve()
 
 // The read buffer of default reads, shared by every socket of this thread:
 // a read and the taking of its bytes happen in one synchronous step, so no
@@ -150,8 +150,6 @@ class SocketSource {
   /** The connection is open: reads may begin. */
   open (native) {
     this.#native = native
-    // A resolved promise's reaction rather than queueMicrotask(), which
-    // makes an async resource per call.
     RESOLVED.then(() => this.#readAhead())
   }
 
