@@ -166,6 +166,11 @@ impl Conn {
         self.armed.arm(interest, !self.event_loop_readiness);
     }
 
+    /// Withdraws an armed interest whose answer is known.
+    pub(crate) fn disarm(&self, interest: Interest) {
+        self.armed.disarm(crate::readiness::bit(interest));
+    }
+
     /// Arms readability without trying a read first: for when a read came
     /// back short, so the socket is known to be empty. A short TLS read
     /// is one that went on until the socket had nothing more (see `read`),

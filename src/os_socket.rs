@@ -154,14 +154,26 @@ impl OsSocket {
         let Some(sock) = self.sock_ref() else {
             return (String::new(), String::new());
         };
-        let show = |a: io::Result<socket2::SockAddr>| {
-            a.ok()
-                .and_then(|a| match a.as_socket() {
-                    Some(ip) => Some(ip.to_string()),
-                    None => a.as_pathname().map(|p| p.display().to_string()),
-                })
-                .unwrap_or_default()
-        };
-        (show(sock.peer_addr()), show(sock.local_addr()))
+        (
+            show_address(sock.peer_addr()),
+            show_address(sock.local_addr()),
+        )
     }
+
+    /// The local end's address, as in [`OsSocket::addresses`].
+    pub fn local_address(&self) -> String {
+        self.sock_ref()
+            .map(|sock| show_address(sock.local_addr()))
+            .unwrap_or_default()
+    }
+}
+
+/// An address as `opened` reports it; empty when the system gives none.
+fn show_address(a: io::Result<socket2::SockAddr>) -> String {
+    a.ok()
+        .and_then(|a| match a.as_socket() {
+            Some(ip) => Some(ip.to_string()),
+            None => a.as_pathname().map(|p| p.display().to_string()),
+        })
+        .unwrap_or_default()
 }

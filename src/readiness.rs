@@ -49,6 +49,11 @@ impl Armed {
         }
     }
 
+    /// Withdraws `bit`: what it waited for is known to have happened.
+    pub fn disarm(&self, bit: u32) {
+        self.bits.fetch_and(!bit, Ordering::AcqRel);
+    }
+
     /// The interests armed since the last call (event-loop readiness).
     pub fn take(&self) -> u32 {
         self.bits.swap(0, Ordering::AcqRel)
@@ -109,6 +114,17 @@ mod tests {
         a.arm(Interest::WRITABLE, false);
         a.arm(Interest::READABLE, false);
         assert_eq!(a.take(), READABLE | WRITABLE);
+        assert_eq!(a.take(), 0);
+    }
+
+    #[test]
+    fn disarming_withdraws_one_interest() {
+        let a = Armed::default();
+        a.arm(Interest::READABLE, false);
+        a.arm(Interest::WRITABLE, false);
+        a.disarm(WRITABLE);
+        assert_eq!(a.take(), READABLE);
+        a.disarm(READABLE);
         assert_eq!(a.take(), 0);
     }
 }

@@ -157,9 +157,14 @@ impl Conn {
             }
             Ok(true) => {
                 let transport = Transport::plain_shared(stream.clone());
-                let info = transport.info();
+                let info = transport.info_dialed(*addr);
                 *state = State::Open(transport);
                 drop(state);
+                // The dial armed writability to learn this (a name's dial
+                // arms it on a blocking thread and reports at once, before
+                // the poll exists): answered now, and watching it would only
+                // wake the loop and cost a second `uv_poll_start` to drop.
+                self.disarm(Interest::WRITABLE);
                 self.opened_on_event_loop();
                 Some(Ok(info))
             }

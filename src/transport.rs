@@ -102,7 +102,16 @@ impl Transport {
     }
 
     pub(crate) fn info(&self) -> SocketInfo {
-        let (remote_address, local_address) = self.stream.addresses();
+        self.info_with(self.stream.addresses())
+    }
+
+    /// [`Transport::info`] of a connection just dialled to `peer`: only the
+    /// local address is asked of the system.
+    pub(crate) fn info_dialed(&self, peer: std::net::SocketAddr) -> SocketInfo {
+        self.info_with((peer.to_string(), self.stream.local_address()))
+    }
+
+    fn info_with(&self, (remote_address, local_address): (String, String)) -> SocketInfo {
         SocketInfo {
             remote_address,
             local_address,

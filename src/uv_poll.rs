@@ -178,7 +178,11 @@ impl Poll {
     ///
     /// libuv keeps watching an event after reporting it, until it fires
     /// while nobody has armed it: a socket read in a loop (every reply
-    /// re-arms readability) costs no `epoll_ctl` per message.
+    /// re-arms readability) costs no `epoll_ctl` per message. When libuv
+    /// must be told anyway (a new event), the poll watches exactly what is
+    /// armed: `uv_poll_start` replaces the whole registration, and an event
+    /// kept unasked (writability after a connect, say) would only fire on
+    /// the next turn and cost a second start to drop.
     pub fn want(&self, bits: u32) -> Result<(), PollError> {
         let uv = uv().ok_or(PollError::Unavailable)?;
         let state = self.state;
@@ -192,16 +196,16 @@ impl Poll {
             if bits & WRITABLE != 0 {
                 (*state).armed |= UV_WRITABLE;
             }
-            let events = (*state).events | (*state).armed;
-            if events == (*state).events || (*state).closing {
+            let armed = (*state).armed;
+            if armed & !(*state).events == 0 || (*state).closing {
                 return Ok(());
             }
             // SAFETY: the handle was initialised by uv_poll_init and is not closing.
-            let r = (uv.poll_start)((*state).handle, events, on_poll);
+            let r = (uv.poll_start)((*state).handle, armed, on_poll);
             if r != 0 {
                 return Err(PollError::Uv(r));
             }
-            (*state).events = events;
+            (*state).events = armed;
         }
         Ok(())
     }
@@ -241,7 +245,8 @@ unsafe fn release_js(state: *mut PollState) {
     }
 }
 
-/// Stops the poll and hands the handle to `uv_close`; `on_closed` frees it.
+/// Hands the handle to `uv_close` (which stops the poll first: a separate
+/// `uv_poll_stop` would only repeat the `epoll_ctl`); `on_closed` frees it.
 ///
 /// # Safety
 /// `state` is a live `PollState` (not yet freed by `on_closed`), used on
@@ -257,7 +262,6 @@ unsafe fn close_handle(state: *mut PollState) {
         (*state).closing = true;
         (*state).events = 0;
         (*state).armed = 0;
-        (uv.poll_stop)((*state).handle);
         (uv.close)((*state).handle, on_closed);
     }
 }
