@@ -17,7 +17,7 @@ test('npm pack lists only what a user needs', () => {
   const files = JSON.parse(out)[0].files.map((f) => f.path).sort()
   assert.deepEqual(files, [
     'LICENSE', 'README.md', 'binding.d.ts', 'binding.js', 'cli.js', 'docs/api.md',
-    'index.d.ts', 'index.js', 'index.mjs', 'lib/chunks.js', 'lib/deferred.js', 'lib/errors.js', 'lib/fifo.js',
+    'index.d.ts', 'index.js', 'index.mjs', 'lib/chunks.js', 'lib/deferred.js', 'lib/errors.js', 'lib/fifo.js', 'lib/gather.js',
     'lib/native.js', 'lib/options.js', 'lib/readable.js', 'lib/sink.js', 'lib/socket.js', 'lib/source.js', 'lib/tls-options.js', 'lib/writable.js',
     'package.json', 'register-hooks.mjs', 'register.d.ts', 'register.mjs', 'workers.mjs'
   ])

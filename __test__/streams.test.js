@@ -382,6 +382,66 @@ for (const secure of [false, true]) {
   }
 }
 
+for (const secure of [false, true]) {
+  test(`sockets writing small chunks in the same turns each send exactly their own bytes, in order and as captured (${secure ? 'TLS' : 'plain'})`, async (t) => {
+    // The pieces of a turn are copied into memory the sockets share: here
+    // they interleave there, and fill it (16 KiB) several times per turn.
+    const { certs } = require('./certs')
+    const C = certs()
+    const received = new Map()
+    let allEnded
+    const ended = new Promise((resolve) => { allEnded = resolve })
+    const handler = (sock) => {
+      const chunks = []
+      sock.on('data', (d) => chunks.push(d))
+      sock.on('end', () => {
+        const bytes = Buffer.concat(chunks)
+        received.set(bytes[0], bytes)
+        if (received.size === 4) allEnded()
+      })
+    }
+    const srv = await (secure ? listenTls(C.server, handler) : listen(handler))
+    t.after(() => srv.close())
+    const sockets = []
+    for (let i = 0; i < 4; i++) {
+      const socket = connect(`localhost:${srv.port}`, secure ? { secureTransport: 'on', ca: C.ca } : {})
+      await socket.opened
+      sockets.push(socket)
+    }
+    const writers = sockets.map((s) => s.writable.getWriter())
+    const expected = sockets.map(() => [])
+    const writes = []
+    const buf = new Uint8Array(1024)
+    let seed = 7
+    const next = (n) => { seed = (seed * 48271) % 2147483647; return seed % n }
+    // Each socket's first byte names it, for the peer.
+    writers.forEach((w, i) => {
+      expected[i].push(Buffer.from([i]))
+      writes.push(w.write(new Uint8Array([i])))
+    })
+    for (let turn = 0; turn < 20; turn++) {
+      for (let k = 0; k < 60; k++) {
+        const i = next(writers.length)
+        const size = 1 + next(buf.length)
+        crypto.randomFillSync(buf, 0, size)
+        expected[i].push(Buffer.from(buf.subarray(0, size)))
+        writes.push(writers[i].write(buf.subarray(0, size)))
+        buf.fill(0) // captured at write(): what was there then goes out
+      }
+      await null
+    }
+    await within(Promise.all(writes), 10000, 'the writes')
+    await Promise.all(writers.map((w) => w.close()))
+    await within(ended, 10000, 'the peers to see the end')
+    for (let i = 0; i < sockets.length; i++) {
+      const got = received.get(i)
+      assert.ok(got, `socket ${i}: nothing arrived`)
+      assert.equal(sha256(got), sha256(Buffer.concat(expected[i])), `socket ${i}`)
+    }
+    await Promise.all(sockets.map((s) => s.close()))
+  })
+}
+
 test('small writes then the writable\'s close in the same turn: all of them go before the FIN', async (t) => {
   const srv = await listen((sock) => {
     const parts = []
@@ -556,9 +616,9 @@ test('close() with nothing left on its way ends the socket within the call; writ
     // docs/api.md: that error is made by close() and has no stack frames.
     await assert.rejects(socket.readable.getReader().read(), (e) =>
       e.code === 'ERR_SOCKET_CLOSED' && !/\n\s+at /.test(e.stack))
-    // Written in the same turn as close(): one chunk goes out at once, the
-    // small ones after it are gathered, a large one is partly taken (the
-    // peer does not read until close() has returned); all arrive, in order.
+    // Written in the same turn as close(): the small ones are gathered, a
+    // large one between them is partly taken (the peer does not read until
+    // close() has returned); all arrive, in order.
     ;({ socket, peer } = await open())
     peer.pause()
     got = received(peer)

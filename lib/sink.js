@@ -10,15 +10,10 @@ const { errorFromDetail, closedError } = require('./errors')
 const { handled, deferred, RESOLVED } = require('./deferred')
 const { Fifo } = require('./fifo')
 const { toBytes } = require('./chunks')
+const { Gathering } = require('./gather')
 const { writeFrom } = require('./native')
 
 const EPIPE = { code: 'EPIPE', message: 'write EPIPE' }
-// After a chunk went out in a turn, the turn's further small chunks are
-// gathered and sent together at its end: two sends (TLS records) instead of
-// one per piece for a message a driver writes in several, as node:net's
-// cork() gives. The first chunk and larger ones go out at once, uncopied.
-const SMALL_CHUNK = 1024
-const GATHER_LIMIT = 16 * 1024
 const EMPTY = new Uint8Array(0)
 
 /**
@@ -40,10 +35,9 @@ class SocketSink {
   #progress = 0 // counts writes that moved bytes, for close()'s stall check
   #failure = null
   #last = null // the chunk accepted last, until the sink takes it
-  #wroteThisTurn = false // a chunk went out at once in this turn
-  #gathered = null // the small chunks gathered since (copies)
-  #gatheredBytes = 0
-  #endTurn = null // the microtask that ends the turn and sends them
+  #gathering = new Gathering() // this turn's small chunks (see gather.js)
+  #turnEnds = false // the microtask that sends them is queued
+  #endTurn = null // that microtask
   #rest = null // what the socket did not take of a short-cut write, on its way to the stream
 
   constructor (link) {
@@ -126,7 +120,7 @@ class SocketSink {
 
   /** Whether writer.write() accepted chunks not yet flushed. */
   hasAccepted () {
-    return this.#gathered !== null || this.#accepted.items().some((e) => !e.sent && e.bytes.byteLength > 0)
+    return !this.#gathering.empty || this.#accepted.items().some((e) => !e.sent && e.bytes.byteLength > 0)
   }
 
   /** Sends everything the writable accepted, then FIN (once). */
@@ -173,7 +167,7 @@ class SocketSink {
   error (error) {
     this.#accepted.clear()
     this.#last = null
-    this.#gathered = null
+    this.#gathering.clear()
     this.#pending = null
     this.#done = true
     if (this.#wc) {
@@ -199,12 +193,11 @@ class SocketSink {
   /**
    * A chunk is captured when writer.write() is called: what goes out is what
    * the buffer held then, however the caller reuses it afterwards. When
-   * every earlier chunk is already in the socket's hands, the chunk is
-   * written at once, after anything gathered, with only what the socket did
-   * not take copied; a small one after another in the same turn is gathered
-   * instead (a copy), to go out at the turn's end. Otherwise the whole chunk
-   * is copied (a string's bytes are already a copy) and sent when the sink
-   * takes it.
+   * every earlier chunk is already in the socket's hands, a small chunk is
+   * gathered (a copy), to go out with the turn's others at its end, and a
+   * larger one is written at once, after anything gathered, with only what
+   * the socket did not take copied. Otherwise the whole chunk is copied (a
+   * string's bytes are already a copy) and sent when the sink takes it.
    */
   #capture (entry, prev, owned) {
     const bytes = entry.bytes
@@ -255,58 +248,39 @@ class SocketSink {
 
   /**
    * Sends `bytes` (`owned`: a copy of ours already) when every earlier chunk
-   * is in the socket's hands: after anything gathered, or gathered itself
-   * when small and after another chunk of this turn. Returns true (handed
-   * over), the bytes still to send (a copy), or `{ error }`.
+   * is in the socket's hands: gathered when small, else after anything
+   * gathered. Returns true (handed over), the bytes still to send (a copy),
+   * or `{ error }`.
    */
   #sendNow (bytes, owned) {
-    const size = bytes.byteLength
-    if (this.#wroteThisTurn && size <= SMALL_CHUNK) {
-      if (size > GATHER_LIMIT - this.#gatheredBytes) this.#sendGathered()
+    if (Gathering.takes(bytes)) {
+      if (!this.#gathering.fits(bytes)) this.#sendGathered()
       if (this.#pending !== null) return owned ? bytes : bytes.slice()
-      this.#gather(owned ? bytes : bytes.slice())
+      this.#gathering.add(bytes)
+      if (!this.#turnEnds) {
+        this.#turnEnds = true
+        if (this.#endTurn === null) this.#endTurn = () => { this.#turnEnds = false; this.#sendGathered() }
+        RESOLVED.then(this.#endTurn)
+      }
       return true
     }
     this.#sendGathered()
     if (this.#pending !== null) return owned ? bytes : bytes.slice()
     const n = writeFrom(this.#native, bytes)
     if (n > 0) this.#progress++
-    if (!this.#wroteThisTurn) {
-      this.#wroteThisTurn = true
-      if (this.#endTurn === null) this.#endTurn = () => { this.#wroteThisTurn = false; this.#sendGathered() }
-      RESOLVED.then(this.#endTurn)
-    }
-    if (n === size) return true
+    if (n === bytes.byteLength) return true
     if (n < 0) return { error: this.#native.takeError() || EPIPE }
     return bytes.slice(n)
   }
 
-  #gather (bytes) {
-    if (this.#gathered === null) this.#gathered = []
-    this.#gathered.push(bytes)
-    this.#gatheredBytes += bytes.byteLength
-  }
-
   /**
    * Sends the chunks gathered in this turn as one write; what the socket
-   * does not take drains before anything later goes out.
+   * does not take (copied out of the shared arena) drains before anything
+   * later goes out.
    */
   #sendGathered () {
-    const parts = this.#gathered
-    if (parts === null) return
-    this.#gathered = null
-    const total = this.#gatheredBytes
-    this.#gatheredBytes = 0
-    if (!this.#open || this.#done) return
-    let bytes = parts[0]
-    if (parts.length > 1) {
-      bytes = new Uint8Array(total)
-      let at = 0
-      for (const p of parts) {
-        bytes.set(p, at)
-        at += p.byteLength
-      }
-    }
+    const bytes = this.#gathering.take()
+    if (bytes === null || !this.#open || this.#done) return
     const n = writeFrom(this.#native, bytes)
     if (n > 0) this.#progress++
     if (n === bytes.byteLength) return
@@ -314,7 +288,7 @@ class SocketSink {
       this.#ioFailure()
       return
     }
-    this.#pending = bytes.subarray(n)
+    this.#pending = bytes.slice(n)
     this.#inflight = handled(this.#drain())
   }
 
