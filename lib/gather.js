@@ -2,8 +2,8 @@
 
 // The small chunks a socket is given in one turn, gathered to go out as one
 // send (one TLS record) at the turn's end: a driver that writes a message in
-// several pieces (pg writes a query as five) costs one system call and wakes
-// its server once, as node:net's cork() gives.
+// several pieces (pg through pg-cloudflare writes a query as five) costs one
+// system call and wakes its server once, as node:net's cork() gives.
 //
 // Each chunk is copied when written (what goes out is what the buffer held
 // at write()) into an arena shared by every socket and only ever appended
