@@ -27,7 +27,6 @@ class Gathering {
   #parts = null
   #size = 0
 
-  get size () { return this.#size }
   get empty () { return this.#size === 0 }
 
   /** Whether `bytes` (not empty) is gathered rather than sent at once. */

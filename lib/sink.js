@@ -36,8 +36,7 @@ class SocketSink {
   #failure = null
   #last = null // the chunk accepted last, until the sink takes it
   #gathering = new Gathering() // this turn's small chunks (see gather.js)
-  #turnEnds = false // the microtask that sends them is queued
-  #endTurn = null // that microtask
+  #endTurn = null // the microtask that sends them, queued when the first comes
   #rest = null // what the socket did not take of a short-cut write, on its way to the stream
 
   constructor (link) {
@@ -256,10 +255,10 @@ class SocketSink {
     if (Gathering.takes(bytes)) {
       if (!this.#gathering.fits(bytes)) this.#sendGathered()
       if (this.#pending !== null) return owned ? bytes : bytes.slice()
+      const first = this.#gathering.empty
       this.#gathering.add(bytes)
-      if (!this.#turnEnds) {
-        this.#turnEnds = true
-        if (this.#endTurn === null) this.#endTurn = () => { this.#turnEnds = false; this.#sendGathered() }
+      if (first) {
+        if (this.#endTurn === null) this.#endTurn = () => this.#sendGathered()
         RESOLVED.then(this.#endTurn)
       }
       return true
