@@ -389,8 +389,8 @@ test('many connections by name at once resolve on a bounded number of threads', 
     assert.equal(Buffer.from(value).toString(), `n${i}`)
     await s.close()
   }))
-  // At most 8 lookup threads and the runtime's own (Node runs lookups on 4).
-  assert.ok(during - before <= 12, `${during - before} threads more for 300 lookups`)
+  // At most 4 lookup threads (as Node's pool) and the runtime's own, with room for others.
+  assert.ok(during - before <= 8, `${during - before} threads more for 300 lookups`)
 })
 
 test('a connection by name opens, exchanges and reports the address it reached', async (t) => {

@@ -5,15 +5,16 @@ use std::sync::OnceLock;
 
 use tokio::runtime::{Builder, Handle, Runtime};
 
-const LOOKUP_THREADS: usize = 8;
+const LOOKUP_THREADS: usize = 4;
 
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 
 /// One worker thread: it only connects, runs handshakes and reports
 /// readiness, and a second thread would only add wake-ups on a small machine.
 /// Name lookups (`getaddrinfo`, blocking) run on at most `LOOKUP_THREADS`
-/// threads, as Node runs them on its pool of four: a thousand connections
-/// opened at once would otherwise start hundreds of threads.
+/// threads, as many as libuv's pool that Node runs them on: a thousand
+/// connections opened at once would otherwise start hundreds of threads, and
+/// eight took turns on two cores for no gain (docs/design.md).
 pub fn handle() -> Result<Handle, String> {
     RUNTIME
         .get_or_init(|| {
