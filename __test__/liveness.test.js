@@ -162,6 +162,14 @@ test('on Linux and macOS readiness comes from the event loop (unless turned off)
     ? 'runtime'
     : 'event-loop'
   assert.equal(binding.readinessSource(), expected)
+  if (expected === 'event-loop') {
+    // Linux watches every socket of a thread with one epoll set unless told
+    // to give each its own libuv poll.
+    const watcher = process.platform === 'linux' && process.env.SOCKETS_API_READINESS !== 'poll'
+      ? 'epoll-set'
+      : 'uv-poll'
+    assert.equal(binding.eventLoopWatcher(), watcher)
+  }
 })
 
 test('closed sockets are garbage collected (nothing native keeps them alive)', async (t) => {

@@ -199,6 +199,47 @@ test('the readable ends on peer FIN even with no reader attached yet', async (t)
   assert.equal((await reader.read()).done, true)
 })
 
+test('bytes and the FIN right behind them: every byte, then the end without a read asking for it, for a reader waiting and one that comes later; plain and TLS', async (t) => {
+  // The last read of the bytes comes back short with the FIN already
+  // queued behind it: nothing new happens on the socket after that read,
+  // and the end must still be reported.
+  const { certs } = require('./certs')
+  const C = certs()
+  const sizes = [1, 1000, 70000]
+  const payload = (n) => Buffer.alloc(n, n % 251)
+  const handler = (sock) => sock.once('data', (d) => sock.end(payload(Number(d.toString()))))
+  const plain = await listen(handler)
+  const secure = await listenTls({ key: C.server.key, cert: C.server.cert }, handler)
+  t.after(() => Promise.all([plain.close(), secure.close()]))
+  for (const [kind, port, opts] of [['plain', plain.port, {}], ['TLS', secure.port, { secureTransport: 'on', ca: C.ca }]]) {
+    for (const size of sizes) {
+      for (const late of [false, true]) {
+        for (let i = 0; i < 5; i++) {
+          const what = `${kind}, ${size} B, ${late ? 'reader later' : 'reader waiting'}, #${i}`
+          const socket = connect(`localhost:${port}`, opts)
+          const writer = socket.writable.getWriter()
+          await writer.write(String(size))
+          writer.releaseLock()
+          if (late) await new Promise((resolve) => setTimeout(resolve, 20))
+          const reader = socket.readable.getReader()
+          const got = []
+          let length = 0
+          while (length < size) {
+            const { value, done } = await within(reader.read(), 3000, `${what}: a read`)
+            assert.equal(done, false, `${what}: ended after ${length} bytes`)
+            got.push(Buffer.from(value))
+            length += value.byteLength
+          }
+          assert.ok(Buffer.concat(got).equals(payload(size)), what)
+          // No read is asked for, yet the end is noticed (read ahead).
+          await within(reader.closed, 3000, `${what}: the readable's end`)
+          await socket.close()
+        }
+      }
+    }
+  }
+})
+
 test('pipeTo and pipeThrough work on the socket streams', async (t) => {
   const srv = await listen(echo)
   t.after(() => srv.close())

@@ -1,20 +1,77 @@
 //! Readiness on the JS thread (see `readiness` for both modes): with
-//! event-loop readiness, a socket's libuv poll (`uv_poll`), made when first
-//! needed and given what each call armed; with runtime readiness, nothing
-//! (the runtime's task reports).
+//! event-loop readiness, the socket's place in its environment's epoll set
+//! on Linux (`epoll_set`), or its own libuv poll elsewhere (`uv_poll`),
+//! made when first needed and given what each call armed; with runtime
+//! readiness, nothing (the runtime's task reports).
 //!
 //! Every call into a connection goes through `NativeSocket::call`, which
 //! hands what the call armed to [`Readiness::watch`] afterwards: no path can
 //! arm an interest and forget to watch it.
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use napi::bindgen_prelude::*;
 
 use crate::connection::Conn;
+#[cfg(target_os = "linux")]
+use crate::epoll_set;
 use crate::error::SocketErr;
 use crate::napi_values::EventArgs;
 use crate::{uv_poll, uv_symbols};
+
+/// What watches a socket on the event loop.
+pub enum Watcher {
+    #[cfg(target_os = "linux")]
+    Set(epoll_set::Member),
+    Poll(uv_poll::Poll),
+}
+
+impl Watcher {
+    /// # Safety
+    /// As for `uv_poll::Poll::new` (and `epoll_set::Member::add`).
+    #[cfg(unix)]
+    unsafe fn new(
+        env: napi::sys::napi_env,
+        callback: napi::sys::napi_value,
+        fd: std::ffi::c_int,
+    ) -> std::result::Result<Watcher, uv_poll::PollError> {
+        #[cfg(target_os = "linux")]
+        if shared_set() {
+            // SAFETY: forwarded contract.
+            return unsafe { epoll_set::Member::add(env, callback, fd) }.map(Watcher::Set);
+        }
+        // SAFETY: forwarded contract.
+        unsafe { uv_poll::Poll::new(env, callback, fd) }.map(Watcher::Poll)
+    }
+
+    fn want(&self, bits: u32) -> std::result::Result<(), uv_poll::PollError> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Watcher::Set(m) => m.want(bits),
+            Watcher::Poll(p) => p.want(bits),
+        }
+    }
+
+    fn close(self) {
+        match self {
+            #[cfg(target_os = "linux")]
+            Watcher::Set(m) => m.close(),
+            Watcher::Poll(p) => p.close(),
+        }
+    }
+}
+
+/// Whether sockets share their environment's epoll set (Linux), or each has
+/// a libuv poll of its own (elsewhere, and with `SOCKETS_API_READINESS=poll`,
+/// so that this path is tested where the set is the default).
+fn shared_set() -> bool {
+    static SHARED: OnceLock<bool> = OnceLock::new();
+    *SHARED.get_or_init(|| {
+        cfg!(target_os = "linux")
+            && std::env::var_os("SOCKETS_API_READINESS").is_none_or(|v| v != "poll")
+    })
+}
 
 /// How a socket learns that it may read or write again.
 pub enum Readiness {
@@ -26,7 +83,7 @@ pub enum Readiness {
         /// close in any case: it refers to the JS socket, which refers to
         /// this handle, and V8 cannot collect a cycle through it.
         callback: RefCell<Option<FunctionRef<EventArgs, ()>>>,
-        poll: RefCell<Option<uv_poll::Poll>>,
+        poll: RefCell<Option<Watcher>>,
     },
 }
 
@@ -69,7 +126,7 @@ impl Readiness {
             // SAFETY: on the JS thread of `env` (napi methods run there);
             // `func` belongs to `env`; the descriptor stays open until
             // `close()` below closes the poll before the socket goes.
-            let made = unsafe { uv_poll::Poll::new(env.raw(), func.raw(), fd) };
+            let made = unsafe { Watcher::new(env.raw(), func.raw(), fd) };
             *slot = Some(made.map_err(poll_error)?);
             // The poll holds its own reference to the callback.
             drop(callback.take());
@@ -92,6 +149,15 @@ impl Readiness {
             }
             drop(callback.borrow_mut().take());
         }
+    }
+}
+
+/// Which watcher event-loop readiness uses in this process (diagnostics).
+pub fn event_loop_kind() -> &'static str {
+    if shared_set() {
+        "epoll-set"
+    } else {
+        "uv-poll"
     }
 }
 

@@ -29,6 +29,8 @@ pub mod address;
 pub mod connection;
 mod connector_cache;
 pub mod dial;
+#[cfg(target_os = "linux")]
+mod epoll_set;
 pub mod error;
 mod fast_calls;
 pub mod hello;
@@ -36,6 +38,7 @@ pub mod hello;
 mod identity;
 mod js_events;
 mod js_readiness;
+mod js_ready_call;
 mod napi_values;
 pub mod os_socket;
 mod panic_guard;
@@ -53,6 +56,7 @@ mod tls_openssl;
 pub mod transport;
 mod uv_poll;
 mod uv_symbols;
+mod watch_table;
 
 use std::sync::{Arc, Mutex};
 
@@ -315,6 +319,13 @@ pub fn event_loop_turn(env: Env) -> Option<f64> {
 #[napi(catch_unwind)]
 pub fn use_runtime_readiness() {
     uv_symbols::force_runtime();
+}
+
+/// With event-loop readiness, what watches the sockets: `"epoll-set"` (one
+/// epoll set per environment, Linux) or `"uv-poll"` (a libuv poll each).
+#[napi(catch_unwind)]
+pub fn event_loop_watcher() -> &'static str {
+    js_readiness::event_loop_kind()
 }
 
 /// Where readiness comes from in this process: `"event-loop"` (a libuv poll

@@ -21,7 +21,7 @@ use std::ptr;
 
 use napi::sys;
 
-use crate::protocol::{EV_READY, READABLE, WRITABLE};
+use crate::protocol::{READABLE, WRITABLE};
 use crate::uv_symbols::{uv, UV_POLL, UV_READABLE, UV_WRITABLE};
 
 /// What the poll callback needs; lives in the same allocation's lifetime as
@@ -143,22 +143,8 @@ impl Poll {
                 1,
                 &mut (*state).callback,
             ))?;
-            let mut resource = ptr::null_mut();
-            napi_ok(sys::napi_create_object(env, &mut resource))?;
-            let mut name = ptr::null_mut();
-            let label = c"sockets-api:poll";
-            napi_ok(sys::napi_create_string_utf8(
-                env,
-                label.as_ptr(),
-                label.to_bytes().len() as isize,
-                &mut name,
-            ))?;
-            napi_ok(sys::napi_async_init(
-                env,
-                resource,
-                name,
-                &mut (*state).async_context,
-            ))?;
+            (*state).async_context =
+                crate::js_ready_call::new_async_context(env).ok_or(PollError::Napi)?;
             // Tearing the environment down (a worker terminated) closes the
             // handle; Node waits for the close to complete.
             let mut cleanup = ptr::null_mut();
@@ -371,62 +357,9 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
         // SAFETY: on the JS thread, from a libuv callback; `callback` and
         // `async_context` are live while the environment is (both are
         // non-null only then).
-        unsafe { call_js(env, callback, async_context, bits) };
-    }
-}
-
-/// Calls the socket's JS callback as `callback(EV_READY, bits, turn)` inside
-/// a callback scope, so promise reactions run right after, as for any I/O
-/// callback of Node's own. `turn` is the loop's iteration count (undefined
-/// where libuv cannot say): a read this callback delivers records it without
-/// a call of its own to ask.
-///
-/// # Safety
-/// On the JS thread of `env`, from a libuv callback (no JS on the stack),
-/// with the environment alive and `callback` a reference of it.
-unsafe fn call_js(
-    env: sys::napi_env,
-    callback: sys::napi_ref,
-    async_context: sys::napi_async_context,
-    bits: u32,
-) {
-    // SAFETY: per the contract above; every out pointer is a valid local.
-    unsafe {
-        let mut scope = ptr::null_mut();
-        if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
-            return;
-        }
-        let mut func = ptr::null_mut();
-        let mut recv = ptr::null_mut();
-        let mut args = [ptr::null_mut(); 3];
-        let turn = match crate::uv_symbols::loop_turn(env) {
-            Some(n) => sys::napi_create_double(env, n as f64, &mut args[2]),
-            None => sys::napi_get_undefined(env, &mut args[2]),
+        unsafe {
+            let turn = crate::uv_symbols::loop_turn(env);
+            crate::js_ready_call::call_ready(env, callback, async_context, bits, turn)
         };
-        let ok = sys::napi_get_reference_value(env, callback, &mut func) == sys::Status::napi_ok
-            && !func.is_null()
-            && sys::napi_get_global(env, &mut recv) == sys::Status::napi_ok
-            && sys::napi_create_uint32(env, EV_READY, &mut args[0]) == sys::Status::napi_ok
-            && sys::napi_create_uint32(env, bits, &mut args[1]) == sys::Status::napi_ok
-            && turn == sys::Status::napi_ok;
-        if ok {
-            let mut result = ptr::null_mut();
-            let status = sys::napi_make_callback(
-                env,
-                async_context,
-                recv,
-                func,
-                args.len(),
-                args.as_ptr(),
-                &mut result,
-            );
-            if status == sys::Status::napi_pending_exception {
-                // As for any callback of Node's: an exception is uncaught.
-                let mut error = ptr::null_mut();
-                sys::napi_get_and_clear_last_exception(env, &mut error);
-                sys::napi_fatal_exception(env, error);
-            }
-        }
-        sys::napi_close_handle_scope(env, scope);
     }
 }
