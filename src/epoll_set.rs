@@ -455,8 +455,11 @@ impl Member {
         Ok(())
     }
 
-    /// Leaves the set (before the descriptor is closed or handed on).
-    pub fn close(self) {
+    /// Leaves the set, before the descriptor is closed or handed on.
+    /// `open_fd` is the connection's descriptor now: one already closed left
+    /// the set by itself, and its number may belong to another socket since,
+    /// whose registration a removal by number would take.
+    pub fn close(self, open_fd: Option<c_int>) {
         let mut s = self.set.borrow_mut();
         let Some((fd, callback)) = s.table.remove(self.token) else {
             return;
@@ -464,9 +467,10 @@ impl Member {
         if s.epfd < 0 {
             return;
         }
-        // A failure leaves nothing to undo: the descriptor is on its way out
-        // (and a closed one leaves every set by itself).
-        let _ = control(s.epfd, libc::EPOLL_CTL_DEL, fd, self.token);
+        if open_fd == Some(fd) {
+            // A failure leaves nothing to undo: the descriptor is on its way out.
+            let _ = control(s.epfd, libc::EPOLL_CTL_DEL, fd, self.token);
+        }
         // SAFETY: on the JS thread, the environment alive (the set is not
         // torn down); the reference was taken out of the table.
         unsafe {

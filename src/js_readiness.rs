@@ -53,11 +53,15 @@ impl Watcher {
         }
     }
 
-    fn close(self) {
+    /// `open_fd`: the connection's descriptor now, if it still has one.
+    fn close(self, open_fd: Option<std::ffi::c_int>) {
         match self {
             #[cfg(target_os = "linux")]
-            Watcher::Set(m) => m.close(),
-            Watcher::Poll(p) => p.close(),
+            Watcher::Set(m) => m.close(open_fd),
+            Watcher::Poll(p) => {
+                let _ = open_fd;
+                p.close()
+            }
         }
     }
 }
@@ -142,10 +146,14 @@ impl Readiness {
         Ok(())
     }
 
-    pub fn close(&self) {
+    /// Stops watching; call before the connection's descriptor goes.
+    pub fn close(&self, conn: &Conn) {
         if let Readiness::EventLoop { poll, callback } = self {
             if let Some(p) = poll.borrow_mut().take() {
-                p.close();
+                #[cfg(unix)]
+                p.close(conn.raw_fd());
+                #[cfg(not(unix))]
+                p.close(None);
             }
             drop(callback.borrow_mut().take());
         }

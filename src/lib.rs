@@ -246,7 +246,7 @@ impl NativeSocket {
     #[napi(catch_unwind)]
     pub fn close(&self) {
         // The poll goes first: it must not outlive the descriptor.
-        self.readiness.close();
+        self.readiness.close(&self.conn);
         self.conn.close();
     }
 
@@ -262,7 +262,7 @@ impl NativeSocket {
     ) -> Result<NativeSocket, String> {
         let config = tls.into_config()?;
         let rt = rt()?;
-        self.readiness.close();
+        self.readiness.close(&self.conn);
         let transport = self.conn.take_transport().ok_or_else(|| {
             thrown(SocketErr::other(
                 "ERR_SOCKET_CLOSED",
