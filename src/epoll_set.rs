@@ -305,7 +305,7 @@ unsafe extern "C" fn on_env_teardown(_hook: sys::napi_async_cleanup_hook_handle,
 /// # Safety
 /// Called by libuv on the loop's thread for the active handle made in
 /// `new_set`, whose data is a live count of the set.
-unsafe extern "C" fn on_ready(handle: *mut c_void, _status: c_int, _events: c_int) {
+unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, _events: c_int) {
     let Some(uv) = uv() else { return };
     // SAFETY: per the contract above; this takes its own count for the
     // call's duration (JS may tear the set down meanwhile).
@@ -321,6 +321,11 @@ unsafe extern "C" fn on_ready(handle: *mut c_void, _status: c_int, _events: c_in
         let mut s = set.borrow_mut();
         if s.epfd < 0 {
             return;
+        }
+        if status < 0 {
+            // libuv stopped the handle on an error: started again below
+            // while anything is armed.
+            s.started = false;
         }
         s.dispatching = true;
         let mut reports = std::mem::take(&mut s.reports);
@@ -351,6 +356,10 @@ unsafe extern "C" fn on_ready(handle: *mut c_void, _status: c_int, _events: c_in
     s.reports = reports;
     // SAFETY: on the loop's thread.
     unsafe { stop_if_idle(&mut s) };
+    if !s.started && s.table.armed_entries() > 0 && s.epfd >= 0 {
+        // SAFETY: the handle is initialised and not closing (`epfd` is open).
+        s.started = unsafe { (uv.poll_start)(s.handle, UV_READABLE, on_ready) } == 0;
+    }
 }
 
 /// What fired since the last look, into `reports` (token, bits to report).

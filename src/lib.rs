@@ -10,15 +10,19 @@
 //!   (the system's TLS on macOS and Windows), `tls`;
 //! - dialing: `dial` (resolution, attempts, Happy Eyeballs);
 //! - the transport's read/write loops: `transport`;
-//! - readiness, both modes: `readiness`;
+//! - readiness, both modes: `readiness`; and `watch_table` (the rules of
+//!   an edge-triggered set shared by a thread's sockets);
 //! - the connection state machine: `connection`, and `setup` (how one is
 //!   established);
 //! - `registry` (the connections of an environment).
 //!
 //! The napi layer, on the JS thread: `napi_values` (what crosses the
 //! boundary), `js_events` (the runtime's events, routed to each socket's
-//! callback), `uv_symbols` and `uv_poll` (libuv, found at run time),
-//! `js_readiness` (a socket's poll), `fast_calls` (reads and writes as
+//! callback), `uv_symbols` (libuv, found at run time), `epoll_set`
+//! (Linux: the sockets of a JS thread in one epoll set behind one libuv
+//! poll), `uv_poll` (a libuv poll per socket, elsewhere),
+//! `js_ready_call` (readiness to a socket's callback), `js_readiness` (a
+//! socket's watcher), `fast_calls` (reads and writes as
 //! plain Node-API functions), and this file, which converts and forwards:
 //! every call into a connection goes through one path that watches what the
 //! call armed.

@@ -1,5 +1,7 @@
 //! Readiness from the JS thread's own event loop: a libuv poll handle on the
-//! socket's descriptor, reporting straight to the socket's JS callback.
+//! socket's descriptor, reporting straight to the socket's JS callback. Used
+//! on Unix systems other than Linux, and there with
+//! `SOCKETS_API_READINESS=poll` (Linux shares one epoll set: `epoll_set`).
 //!
 //! With it, an inbound message costs one wake-up of the JS thread (the one
 //! `node:net` pays) instead of two (kernel → runtime thread → JS thread), and
