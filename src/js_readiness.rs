@@ -153,7 +153,10 @@ impl Readiness {
                 #[cfg(unix)]
                 p.close(conn.raw_fd());
                 #[cfg(not(unix))]
-                p.close(None);
+                {
+                    let _ = conn;
+                    p.close(None);
+                }
             }
             drop(callback.borrow_mut().take());
         }
