@@ -31,8 +31,8 @@ use napi::sys;
 
 use crate::js_ready_call::{call_ready, new_async_context};
 use crate::protocol::{READABLE, WRITABLE};
-use crate::uv_poll::PollError;
-use crate::uv_symbols::{uv, UV_POLL, UV_READABLE};
+use crate::uv_poll::{HandleMemory, PollError};
+use crate::uv_symbols::{uv, UV_READABLE};
 use crate::watch_table::WatchTable;
 
 /// What a socket is registered for: both directions, edge-triggered, and
@@ -48,9 +48,8 @@ struct Set {
     env: sys::napi_env,
     /// The epoll descriptor; -1 once the set is torn down.
     epfd: c_int,
-    /// The libuv poll on `epfd`, `uv_handle_size(UV_POLL)` bytes.
-    handle: *mut c_void,
-    handle_layout: std::alloc::Layout,
+    /// The libuv poll on `epfd`.
+    handle: HandleMemory,
     async_context: sys::napi_async_context,
     cleanup: sys::napi_async_cleanup_hook_handle,
     /// Whether the libuv poll is started.
@@ -149,43 +148,25 @@ unsafe fn set_for(env: sys::napi_env) -> Result<Shared, PollError> {
 /// On the JS thread of `env`.
 unsafe fn new_set(env: sys::napi_env) -> Result<Shared, PollError> {
     let uv = uv().ok_or(PollError::Unavailable)?;
-    let mut uv_loop = ptr::null_mut();
-    // SAFETY: `env` is the calling environment, on its thread.
-    if unsafe { sys::napi_get_uv_event_loop(env, &mut uv_loop) } != sys::Status::napi_ok {
-        return Err(PollError::Napi);
-    }
     // SAFETY: epoll_create1 takes flags only.
     let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     if epfd < 0 {
         return Err(PollError::Uv(-last_errno()));
     }
-    let close_fd = |e| {
-        // SAFETY: `epfd` was made above and is not given to anyone.
-        unsafe { libc::close(epfd) };
-        e
+    // SAFETY: on the JS thread of `env`; `epfd` is open.
+    let memory = match unsafe { HandleMemory::init(env, epfd) } {
+        Ok(memory) => memory,
+        Err(e) => {
+            // SAFETY: `epfd` was made above and is not given to anyone.
+            unsafe { libc::close(epfd) };
+            return Err(e);
+        }
     };
-    // SAFETY: libuv's `uv_handle_size` only reads its argument.
-    let size = unsafe { (uv.handle_size)(UV_POLL) };
-    let layout = std::alloc::Layout::from_size_align(size.max(1), 16)
-        .map_err(|_| close_fd(PollError::Uv(-libc::EINVAL)))?;
-    // SAFETY: `layout` has a non-zero size.
-    let handle = unsafe { std::alloc::alloc_zeroed(layout) } as *mut c_void;
-    if handle.is_null() {
-        return Err(close_fd(PollError::Uv(-libc::ENOMEM)));
-    }
-    // SAFETY: `uv_loop` is this thread's live loop; `handle` is writable
-    // memory of the size libuv asked for; `epfd` is an open descriptor.
-    let r = unsafe { (uv.poll_init)(uv_loop, handle, epfd) };
-    if r != 0 {
-        // SAFETY: allocated above with `layout`, not given to libuv.
-        unsafe { std::alloc::dealloc(handle as *mut u8, layout) };
-        return Err(close_fd(PollError::Uv(r)));
-    }
+    let handle = memory.raw();
     let set = Rc::new(RefCell::new(Set {
         env,
         epfd,
-        handle,
-        handle_layout: layout,
+        handle: memory,
         async_context: ptr::null_mut(),
         cleanup: ptr::null_mut(),
         started: false,
@@ -237,7 +218,7 @@ unsafe fn tear_down(set: &Shared, release: bool) {
     let env = s.env;
     let callbacks = s.table.drain_callbacks();
     let context = std::mem::replace(&mut s.async_context, ptr::null_mut());
-    let handle = s.handle;
+    let handle = s.handle.raw();
     drop(s);
     // SAFETY: per the contract above; each reference is deleted once (taken
     // out of the table), and the handle is closed once (`epfd` was set).
@@ -272,8 +253,7 @@ unsafe extern "C" fn on_closed(handle: *mut c_void) {
         let set = Rc::from_raw(raw);
         let mut s = set.borrow_mut();
         let cleanup = std::mem::replace(&mut s.cleanup, ptr::null_mut());
-        std::alloc::dealloc(s.handle as *mut u8, s.handle_layout);
-        s.handle = ptr::null_mut();
+        s.handle.free();
         drop(s);
         if !cleanup.is_null() {
             // Environment teardown may be waiting for this.
@@ -354,11 +334,11 @@ unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, _events: c_int
     let mut reports = reports;
     reports.clear();
     s.reports = reports;
-    // SAFETY: on the loop's thread.
-    unsafe { stop_if_idle(&mut s) };
-    if !s.started && s.table.armed_entries() > 0 && s.epfd >= 0 {
-        // SAFETY: the handle is initialised and not closing (`epfd` is open).
-        s.started = unsafe { (uv.poll_start)(s.handle, UV_READABLE, on_ready) } == 0;
+    // SAFETY: on the loop's thread. A refusal to start again leaves the
+    // handle stopped; the next arming tries again and reports it.
+    unsafe {
+        stop_if_idle(&mut s);
+        let _ = start_if_armed(&mut s);
     }
 }
 
@@ -394,9 +374,27 @@ unsafe fn stop_if_idle(s: &mut Set) {
     let Some(uv) = uv() else { return };
     if s.started && !s.dispatching && s.table.armed_entries() == 0 && s.epfd >= 0 {
         // SAFETY: the handle is initialised and not closing (`epfd` is open).
-        unsafe { (uv.poll_stop)(s.handle) };
+        unsafe { (uv.poll_stop)(s.handle.raw()) };
         s.started = false;
     }
+}
+
+/// Starts the handle when something is armed and it is stopped.
+///
+/// # Safety
+/// On the loop's thread.
+unsafe fn start_if_armed(s: &mut Set) -> Result<(), PollError> {
+    let uv = uv().ok_or(PollError::Unavailable)?;
+    if s.started || s.table.armed_entries() == 0 || s.epfd < 0 {
+        return Ok(());
+    }
+    // SAFETY: the handle is initialised and not closing (`epfd` is open).
+    let r = unsafe { (uv.poll_start)(s.handle.raw(), UV_READABLE, on_ready) };
+    if r != 0 {
+        return Err(PollError::Uv(r));
+    }
+    s.started = true;
+    Ok(())
 }
 
 /// A socket in its environment's set. Not `Send`: it belongs to the JS thread.
@@ -442,7 +440,6 @@ impl Member {
     /// Arms `bits` (`READABLE` | `WRITABLE`): each is reported once when
     /// ready, then must be armed again. Fails if the kernel or libuv refuses.
     pub fn want(&self, bits: u32) -> Result<(), PollError> {
-        let uv = uv().ok_or(PollError::Unavailable)?;
         let mut s = self.set.borrow_mut();
         if s.epfd < 0 {
             return Ok(()); // torn down with the environment
@@ -453,15 +450,8 @@ impl Member {
         if arming.recheck {
             control(s.epfd, libc::EPOLL_CTL_MOD, arming.fd, self.token)?;
         }
-        if !s.started && s.table.armed_entries() > 0 {
-            // SAFETY: the handle is initialised and not closing.
-            let r = unsafe { (uv.poll_start)(s.handle, UV_READABLE, on_ready) };
-            if r != 0 {
-                return Err(PollError::Uv(r));
-            }
-            s.started = true;
-        }
-        Ok(())
+        // SAFETY: on the JS thread, which runs the loop.
+        unsafe { start_if_armed(&mut s) }
     }
 
     /// Leaves the set, before the descriptor is closed or handed on.

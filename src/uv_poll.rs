@@ -37,9 +37,7 @@ struct PollState {
     events: c_int,
     /// Events JS waits for; each is reported once, then must be armed again.
     armed: c_int,
-    /// The handle's memory, `uv_handle_size(UV_POLL)` bytes.
-    handle: *mut c_void,
-    handle_layout: std::alloc::Layout,
+    handle: HandleMemory,
     closing: bool,
 }
 
@@ -65,19 +63,20 @@ fn napi_ok(status: sys::napi_status) -> Result<(), PollError> {
     }
 }
 
-impl Poll {
-    /// Creates a (stopped) poll handle for `fd` that reports readiness by
-    /// calling `callback(EV_READY, bits)`.
+/// A libuv poll handle's memory (`uv_handle_size(UV_POLL)` bytes), made and
+/// initialised on a descriptor: the per-socket poll's and the epoll set's.
+pub(crate) struct HandleMemory {
+    handle: *mut c_void,
+    layout: std::alloc::Layout,
+}
+
+impl HandleMemory {
+    /// A stopped poll handle on `fd`, on the loop of `env`.
     ///
     /// # Safety
-    /// Must be called on the JS thread of `env`, with `callback` a function
-    /// value of that environment, and `fd` a socket that stays open until
-    /// [`Poll::close`] is called.
-    pub unsafe fn new(
-        env: sys::napi_env,
-        callback: sys::napi_value,
-        fd: c_int,
-    ) -> Result<Poll, PollError> {
+    /// On the JS thread of `env`, with `fd` open; the handle must be given
+    /// to `uv_close` before [`HandleMemory::free`].
+    pub(crate) unsafe fn init(env: sys::napi_env, fd: c_int) -> Result<Self, PollError> {
         let uv = uv().ok_or(PollError::Unavailable)?;
         let mut uv_loop = ptr::null_mut();
         // SAFETY: `env` is the calling environment, on its thread.
@@ -92,13 +91,46 @@ impl Poll {
             return Err(PollError::Uv(-libc::ENOMEM));
         }
         // SAFETY: `uv_loop` is this thread's live loop; `handle` is writable
-        // memory of the size libuv asked for; `fd` is an open socket.
+        // memory of the size libuv asked for; `fd` is open.
         let r = unsafe { (uv.poll_init)(uv_loop, handle, fd) };
         if r != 0 {
             // SAFETY: allocated above with `layout`, not given to libuv.
             unsafe { std::alloc::dealloc(handle as *mut u8, layout) };
             return Err(PollError::Uv(r));
         }
+        Ok(HandleMemory { handle, layout })
+    }
+
+    pub(crate) fn raw(&self) -> *mut c_void {
+        self.handle
+    }
+
+    /// # Safety
+    /// Only from the handle's close callback (libuv is done with it).
+    pub(crate) unsafe fn free(&self) {
+        // SAFETY: allocated in `init` with `layout`; per the contract above
+        // nothing uses it after this.
+        unsafe { std::alloc::dealloc(self.handle as *mut u8, self.layout) };
+    }
+}
+
+impl Poll {
+    /// Creates a (stopped) poll handle for `fd` that reports readiness by
+    /// calling `callback(EV_READY, bits)`.
+    ///
+    /// # Safety
+    /// Must be called on the JS thread of `env`, with `callback` a function
+    /// value of that environment, and `fd` a socket that stays open until
+    /// [`Poll::close`] is called.
+    pub unsafe fn new(
+        env: sys::napi_env,
+        callback: sys::napi_value,
+        fd: c_int,
+    ) -> Result<Poll, PollError> {
+        let uv = uv().ok_or(PollError::Unavailable)?;
+        // SAFETY: forwarded contract.
+        let memory = unsafe { HandleMemory::init(env, fd)? };
+        let handle = memory.raw();
         let state = Box::into_raw(Box::new(PollState {
             env,
             callback: ptr::null_mut(),
@@ -106,8 +138,7 @@ impl Poll {
             cleanup: ptr::null_mut(),
             events: 0,
             armed: 0,
-            handle,
-            handle_layout: layout,
+            handle: memory,
             closing: false,
         }));
         // SAFETY: `handle` was initialised by `uv_poll_init`; `state` is the
@@ -189,7 +220,7 @@ impl Poll {
                 return Ok(());
             }
             // SAFETY: the handle was initialised by uv_poll_init and is not closing.
-            let r = (uv.poll_start)((*state).handle, armed, on_poll);
+            let r = (uv.poll_start)((*state).handle.raw(), armed, on_poll);
             if r != 0 {
                 return Err(PollError::Uv(r));
             }
@@ -250,7 +281,7 @@ unsafe fn close_handle(state: *mut PollState) {
         (*state).closing = true;
         (*state).events = 0;
         (*state).armed = 0;
-        (uv.close)((*state).handle, on_closed);
+        (uv.close)((*state).handle.raw(), on_closed);
     }
 }
 
@@ -273,7 +304,7 @@ unsafe extern "C" fn on_closed(handle: *mut c_void) {
             // Environment teardown is waiting for this.
             sys::napi_remove_async_cleanup_hook(state.cleanup);
         }
-        std::alloc::dealloc(state.handle as *mut u8, state.handle_layout);
+        state.handle.free();
     }
 }
 
@@ -331,11 +362,11 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
             (*state).events = 0;
         } else if unasked != 0 {
             let keep = (*state).events & !unasked;
-            let restarted = keep != 0 && (uv.poll_start)((*state).handle, keep, on_poll) == 0;
+            let restarted = keep != 0 && (uv.poll_start)((*state).handle.raw(), keep, on_poll) == 0;
             if !restarted {
                 // Nothing left to watch, or libuv refused: stopped, and the
                 // next arming starts it again (and reports a refusal).
-                (uv.poll_stop)((*state).handle);
+                (uv.poll_stop)((*state).handle.raw());
                 (*state).events = 0;
             } else {
                 (*state).events = keep;
