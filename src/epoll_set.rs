@@ -87,7 +87,7 @@ fn control(epfd: c_int, op: c_int, fd: c_int, token: u64) -> Result<(), PollErro
     if r == 0 {
         Ok(())
     } else {
-        Err(PollError::Uv(-last_errno()))
+        Err(PollError::Uv(-last_errno(), "epoll_ctl"))
     }
 }
 
@@ -151,7 +151,7 @@ unsafe fn new_set(env: sys::napi_env) -> Result<Shared, PollError> {
     // SAFETY: epoll_create1 takes flags only.
     let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     if epfd < 0 {
-        return Err(PollError::Uv(-last_errno()));
+        return Err(PollError::Uv(-last_errno(), "epoll_create1"));
     }
     // SAFETY: on the JS thread of `env`; `epfd` is open.
     let memory = match unsafe { HandleMemory::init(env, epfd) } {
@@ -391,7 +391,7 @@ unsafe fn start_if_armed(s: &mut Set) -> Result<(), PollError> {
     // SAFETY: the handle is initialised and not closing (`epfd` is open).
     let r = unsafe { (uv.poll_start)(s.handle.raw(), UV_READABLE, on_ready) };
     if r != 0 {
-        return Err(PollError::Uv(r));
+        return Err(PollError::Uv(r, "uv_poll_start"));
     }
     s.started = true;
     Ok(())
@@ -493,5 +493,11 @@ mod tests {
         assert_eq!(bits_of(libc::EPOLLHUP as u32), (BOTH, BOTH));
         assert_eq!(bits_of(libc::EPOLLERR as u32), (BOTH, BOTH));
         assert_eq!(bits_of(0), (0, 0));
+    }
+
+    #[test]
+    fn a_failed_control_names_epoll_ctl_and_its_errno() {
+        let err = control(-1, libc::EPOLL_CTL_ADD, 0, 0);
+        assert_eq!(err, Err(PollError::Uv(-libc::EBADF, "epoll_ctl")));
     }
 }

@@ -175,8 +175,8 @@ pub fn event_loop_kind() -> &'static str {
 /// A poll that could not be made or started, as the socket's error.
 fn poll_error(e: uv_poll::PollError) -> SocketErr {
     match e {
-        uv_poll::PollError::Uv(code) => {
-            SocketErr::from_io(&std::io::Error::from_raw_os_error(-code), "uv_poll_start")
+        uv_poll::PollError::Uv(code, syscall) => {
+            SocketErr::from_io(&std::io::Error::from_raw_os_error(-code), syscall)
         }
         uv_poll::PollError::Napi => SocketErr::other(
             "ERR_INTERNAL",

@@ -46,11 +46,12 @@ pub struct Poll {
     state: *mut PollState,
 }
 
-/// Why a poll could not be made or started: a libuv error (negative errno
-/// on Unix) or a failed napi call.
+/// Why a poll could not be made or started: a libuv or system error
+/// (negative errno on Unix) with the call that returned it, or a failed
+/// napi call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PollError {
-    Uv(c_int),
+    Uv(c_int, &'static str),
     Napi,
     Unavailable,
 }
@@ -84,11 +85,11 @@ impl HandleMemory {
         // SAFETY: libuv's `uv_handle_size` only reads its argument.
         let size = unsafe { (uv.handle_size)(UV_POLL) };
         let layout = std::alloc::Layout::from_size_align(size.max(1), 16)
-            .map_err(|_| PollError::Uv(-libc::EINVAL))?;
+            .map_err(|_| PollError::Uv(-libc::EINVAL, "uv_poll_init"))?;
         // SAFETY: `layout` has a non-zero size.
         let handle = unsafe { std::alloc::alloc_zeroed(layout) } as *mut c_void;
         if handle.is_null() {
-            return Err(PollError::Uv(-libc::ENOMEM));
+            return Err(PollError::Uv(-libc::ENOMEM, "uv_poll_init"));
         }
         // SAFETY: `uv_loop` is this thread's live loop; `handle` is writable
         // memory of the size libuv asked for; `fd` is open.
@@ -96,7 +97,7 @@ impl HandleMemory {
         if r != 0 {
             // SAFETY: allocated above with `layout`, not given to libuv.
             unsafe { std::alloc::dealloc(handle as *mut u8, layout) };
-            return Err(PollError::Uv(r));
+            return Err(PollError::Uv(r, "uv_poll_init"));
         }
         Ok(HandleMemory { handle, layout })
     }
@@ -222,7 +223,7 @@ impl Poll {
             // SAFETY: the handle was initialised by uv_poll_init and is not closing.
             let r = (uv.poll_start)((*state).handle.raw(), armed, on_poll);
             if r != 0 {
-                return Err(PollError::Uv(r));
+                return Err(PollError::Uv(r, "uv_poll_start"));
             }
             (*state).events = armed;
         }
