@@ -175,13 +175,16 @@ fn in_progress(e: &io::Error) -> bool {
 /// error): `Ok(true)` connected, `Ok(false)` still in progress, `Err` the
 /// connection's failure (`ECONNREFUSED`, ...).
 pub fn dial_outcome(s: &std::net::TcpStream) -> io::Result<bool> {
-    if let Some(e) = s.take_error()? {
-        return Err(e);
-    }
-    match s.peer_addr() {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-        Err(e) => Err(e),
+    // A peer address means connected: one call in the usual case. Without
+    // one, the pending error (if any) says why, whatever getpeername said.
+    let not_connected = match s.peer_addr() {
+        Ok(_) => return Ok(true),
+        Err(e) => e,
+    };
+    match s.take_error()? {
+        Some(e) => Err(e),
+        None if not_connected.kind() == io::ErrorKind::NotConnected => Ok(false),
+        None => Err(not_connected),
     }
 }
 

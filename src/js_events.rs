@@ -8,11 +8,18 @@
 //! the sink (on whichever thread) sends `Released` after every event it
 //! sent, and the route goes when that arrives. While any route lives, the
 //! thread-safe function keeps the event loop alive, as a socket's own did.
+//! A sink dropped on its JS thread once every event it sent was delivered
+//! (a plain connection opened by the JS thread's poll, the usual case)
+//! removes its route at once: nothing can be queued behind it, and the
+//! round trip through the thread-safe function (a wake of the event loop)
+//! is saved.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread::{self, ThreadId};
 
 use napi::bindgen_prelude::*;
 use napi::sys;
@@ -39,8 +46,12 @@ struct EnvData {
 
 /// The routes of one environment. JS-thread only.
 struct Events {
+    /// The environment these routes belong to, for the calls that release
+    /// a route on its thread (valid while `Events` is: it lives in the
+    /// environment's instance data).
+    env: sys::napi_env,
     tsfn: Arc<RouteFn>,
-    routes: RefCell<HashMap<u32, FunctionRef<EventArgs, ()>>>,
+    routes: RefCell<HashMap<u32, Route>>,
     next_id: Cell<u32>,
 }
 
@@ -48,10 +59,30 @@ struct Events {
 pub struct JsSink {
     id: u32,
     tsfn: Arc<RouteFn>,
+    /// The JS thread of the environment.
+    home: ThreadId,
+    /// Events sent and not yet delivered (shared with the route).
+    pending: Arc<AtomicUsize>,
+}
+
+/// A socket's callback, and the count of its events on their way.
+struct Route {
+    callback: FunctionRef<EventArgs, ()>,
+    pending: Arc<AtomicUsize>,
+}
+
+thread_local! {
+    /// The routes of the environments of this thread, for a sink dropped
+    /// here (see [`JsSink`]'s `Drop`). Weak: the environment owns them.
+    static LOCAL_EVENTS: RefCell<Vec<Weak<Events>>> = const { RefCell::new(Vec::new()) };
 }
 
 impl EventSink for JsSink {
     fn emit(&self, event: Event) {
+        // Counted before it is queued: delivery (on the JS thread) counts
+        // it off. The sink is dropped after its last emit by whoever holds
+        // it, and that hand-over (a lock) orders the two.
+        self.pending.fetch_add(1, Ordering::AcqRel);
         // NonBlocking: the queue is unbounded, so this never waits; it fails
         // only while the environment is shutting down, when nobody listens.
         let _ = self.tsfn.call(
@@ -63,10 +94,34 @@ impl EventSink for JsSink {
 
 impl Drop for JsSink {
     fn drop(&mut self) {
+        let delivered = self.pending.load(Ordering::Acquire) == 0;
+        if delivered && thread::current().id() == self.home && self.release_here() {
+            return;
+        }
         let _ = self.tsfn.call(
             Routed::Released(self.id),
             ThreadsafeFunctionCallMode::NonBlocking,
         );
+    }
+}
+
+impl JsSink {
+    /// Removes the route now, on its JS thread; false when that cannot be
+    /// done here (the environment is going, or its table is in use), and the
+    /// release goes through the thread-safe function instead.
+    fn release_here(&self) -> bool {
+        let events = LOCAL_EVENTS.with(|local| {
+            local
+                .try_borrow()
+                .ok()?
+                .iter()
+                .filter_map(Weak::upgrade)
+                .find(|e| Arc::ptr_eq(&e.tsfn, &self.tsfn))
+        });
+        match events {
+            Some(events) => events.remove_here(self.id),
+            None => false,
+        }
     }
 }
 
@@ -90,6 +145,11 @@ fn env_data(env: &Env) -> Result<(Arc<Registry>, Rc<Events>)> {
     }
     let registry = Arc::new(Registry::default());
     let events = Rc::new(Events::new(env)?);
+    LOCAL_EVENTS.with(|local| {
+        let mut local = local.borrow_mut();
+        local.retain(|e| e.strong_count() > 0);
+        local.push(Rc::downgrade(&events));
+    });
     env.set_instance_data(
         EnvData {
             registry: registry.clone(),
@@ -112,6 +172,7 @@ impl Events {
             .callee_handled::<false>()
             .build_callback(|ctx| dispatch(&ctx.env, ctx.value))?;
         let events = Events {
+            env: env.raw(),
             tsfn: Arc::new(tsfn),
             routes: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
@@ -129,10 +190,19 @@ impl Events {
             self.set_keep_alive(env, true)?;
         }
         let id = self.next_free_id();
-        self.routes.borrow_mut().insert(id, callback);
+        let pending = Arc::new(AtomicUsize::new(0));
+        self.routes.borrow_mut().insert(
+            id,
+            Route {
+                callback,
+                pending: pending.clone(),
+            },
+        );
         Ok(JsSink {
             id,
             tsfn: self.tsfn.clone(),
+            home: thread::current().id(),
+            pending,
         })
     }
 
@@ -159,6 +229,25 @@ impl Events {
             self.set_keep_alive(env, false)?;
         }
         Ok(())
+    }
+
+    /// [`Events::remove`] from a sink's drop on this thread; false when the
+    /// table is in use further up the stack.
+    fn remove_here(&self, id: u32) -> bool {
+        let Ok(mut routes) = self.routes.try_borrow_mut() else {
+            return false;
+        };
+        let route = routes.remove(&id);
+        let now_empty = routes.is_empty();
+        drop(routes);
+        drop(route);
+        if now_empty {
+            // `self.env` is the environment these routes live in, alive
+            // while they are, and this is its JS thread (the caller checked).
+            let env = Env::from_raw(self.env);
+            let _ = self.set_keep_alive(&env, false);
+        }
+        true
     }
 
     fn set_keep_alive(&self, env: &Env, on: bool) -> Result<()> {
@@ -190,9 +279,13 @@ fn dispatch(env: &Env, routed: Routed) -> Result<()> {
         Routed::Released(id) => events.remove(env, id),
         Routed::Event(id, event) => {
             // The callback is taken out of the table before it runs: it may
-            // make or close sockets, which changes the table.
+            // make or close sockets, which changes the table. The event is
+            // counted as delivered first: the callback may drop the sink.
             let callback = match events.routes.borrow().get(&id) {
-                Some(callback) => callback.borrow_back(env)?,
+                Some(route) => {
+                    route.pending.fetch_sub(1, Ordering::AcqRel);
+                    route.callback.borrow_back(env)?
+                }
                 None => return Ok(()), // closed and released meanwhile
             };
             // A throw comes back as the error, which becomes the process's
