@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::{self, ThreadId};
 
 use napi::bindgen_prelude::*;
 use napi::sys;
@@ -46,9 +45,8 @@ struct EnvData {
 
 /// The routes of one environment. JS-thread only.
 struct Events {
-    /// The environment these routes belong to, for the calls that release
-    /// a route on its thread (valid while `Events` is: it lives in the
-    /// environment's instance data).
+    /// The environment these routes belong to (valid while `Events` is: it
+    /// lives in the environment's instance data).
     env: sys::napi_env,
     tsfn: Arc<RouteFn>,
     routes: RefCell<HashMap<u32, Route>>,
@@ -59,8 +57,6 @@ struct Events {
 pub struct JsSink {
     id: u32,
     tsfn: Arc<RouteFn>,
-    /// The JS thread of the environment.
-    home: ThreadId,
     /// Events sent and not yet delivered (shared with the route).
     pending: Arc<AtomicUsize>,
 }
@@ -72,8 +68,9 @@ struct Route {
 }
 
 thread_local! {
-    /// The routes of the environments of this thread, for a sink dropped
-    /// here (see [`JsSink`]'s `Drop`). Weak: the environment owns them.
+    /// The routes of the environments whose JS thread this is, for a sink
+    /// dropped here (see [`JsSink`]'s `Drop`): a sink whose routes are not
+    /// in this list is on another thread. Weak: the environment owns them.
     static LOCAL_EVENTS: RefCell<Vec<Weak<Events>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -94,8 +91,7 @@ impl EventSink for JsSink {
 
 impl Drop for JsSink {
     fn drop(&mut self) {
-        let delivered = self.pending.load(Ordering::Acquire) == 0;
-        if delivered && thread::current().id() == self.home && self.release_here() {
+        if self.pending.load(Ordering::Acquire) == 0 && self.release_here() {
             return;
         }
         let _ = self.tsfn.call(
@@ -106,22 +102,25 @@ impl Drop for JsSink {
 }
 
 impl JsSink {
-    /// Removes the route now, on its JS thread; false when that cannot be
-    /// done here (the environment is going, or its table is in use), and the
-    /// release goes through the thread-safe function instead.
+    /// Removes the route now, if this is its JS thread; false when that
+    /// cannot be done here (another thread, the environment is going, or its
+    /// table is in use), and the release goes through the thread-safe
+    /// function instead.
     fn release_here(&self) -> bool {
-        let events = LOCAL_EVENTS.with(|local| {
-            local
-                .try_borrow()
-                .ok()?
-                .iter()
-                .filter_map(Weak::upgrade)
-                .find(|e| Arc::ptr_eq(&e.tsfn, &self.tsfn))
-        });
-        match events {
-            Some(events) => events.remove_here(self.id),
-            None => false,
-        }
+        // try_with: a sink may be dropped while the thread's locals go.
+        let events = LOCAL_EVENTS
+            .try_with(|local| {
+                local
+                    .try_borrow()
+                    .ok()?
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .find(|e| Arc::ptr_eq(&e.tsfn, &self.tsfn))
+            })
+            .ok()
+            .flatten();
+        // A failure to unref after the removal is still a removal.
+        events.is_some_and(|events| !matches!(events.remove(self.id), Ok(false)))
     }
 }
 
@@ -129,7 +128,7 @@ impl JsSink {
 /// registry the connection joins.
 pub fn sink(env: &Env, callback: &Function<EventArgs, ()>) -> Result<(Arc<Registry>, JsSink)> {
     let (registry, events) = env_data(env)?;
-    Ok((registry, events.add(env, callback)?))
+    Ok((registry, events.add(callback)?))
 }
 
 /// This environment's registry of connections.
@@ -178,16 +177,16 @@ impl Events {
             next_id: Cell::new(0),
         };
         // No route yet: nothing to keep the loop alive for.
-        events.set_keep_alive(env, false)?;
+        events.set_keep_alive(false)?;
         Ok(events)
     }
 
-    fn add(&self, env: &Env, callback: &Function<EventArgs, ()>) -> Result<JsSink> {
+    fn add(&self, callback: &Function<EventArgs, ()>) -> Result<JsSink> {
         let callback = callback.create_ref()?;
         // Before the route goes in: a route whose sink was never made would
         // never be released.
         if self.routes.borrow().is_empty() {
-            self.set_keep_alive(env, true)?;
+            self.set_keep_alive(true)?;
         }
         let id = self.next_free_id();
         let pending = Arc::new(AtomicUsize::new(0));
@@ -201,7 +200,6 @@ impl Events {
         Ok(JsSink {
             id,
             tsfn: self.tsfn.clone(),
-            home: thread::current().id(),
             pending,
         })
     }
@@ -217,48 +215,35 @@ impl Events {
         id
     }
 
-    fn remove(&self, env: &Env, id: u32) -> Result<()> {
+    /// Ends a route (on the JS thread): `Ok(false)` when the table is in use
+    /// further up the stack and nothing was done.
+    fn remove(&self, id: u32) -> Result<bool> {
         let (route, now_empty) = {
-            let mut routes = self.routes.borrow_mut();
+            let Ok(mut routes) = self.routes.try_borrow_mut() else {
+                return Ok(false);
+            };
             (routes.remove(&id), routes.is_empty())
         };
         // Dropped outside the borrow: deleting a reference runs no JS, but
         // nothing here relies on that.
         drop(route);
         if now_empty {
-            self.set_keep_alive(env, false)?;
+            self.set_keep_alive(false)?;
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// [`Events::remove`] from a sink's drop on this thread; false when the
-    /// table is in use further up the stack.
-    fn remove_here(&self, id: u32) -> bool {
-        let Ok(mut routes) = self.routes.try_borrow_mut() else {
-            return false;
-        };
-        let route = routes.remove(&id);
-        let now_empty = routes.is_empty();
-        drop(routes);
-        drop(route);
-        if now_empty {
-            // `self.env` is the environment these routes live in, alive
-            // while they are, and this is its JS thread (the caller checked).
-            let env = Env::from_raw(self.env);
-            let _ = self.set_keep_alive(&env, false);
-        }
-        true
-    }
-
-    fn set_keep_alive(&self, env: &Env, on: bool) -> Result<()> {
-        // SAFETY: called on the JS thread of `env` (from a napi method or the
-        // thread-safe function's own callback), which is where these two
-        // calls belong; the thread-safe function is alive, held by `self`.
+    fn set_keep_alive(&self, on: bool) -> Result<()> {
+        // SAFETY: called on the JS thread of `self.env` (from a napi method,
+        // the thread-safe function's own callback, or a sink's drop that
+        // found these routes in this thread's list), which is where these
+        // two calls belong; the environment and the thread-safe function
+        // are alive while `self` is.
         let status = unsafe {
             if on {
-                sys::napi_ref_threadsafe_function(env.raw(), self.tsfn.raw())
+                sys::napi_ref_threadsafe_function(self.env, self.tsfn.raw())
             } else {
-                sys::napi_unref_threadsafe_function(env.raw(), self.tsfn.raw())
+                sys::napi_unref_threadsafe_function(self.env, self.tsfn.raw())
             }
         };
         if status == sys::Status::napi_ok {
@@ -276,7 +261,8 @@ fn dispatch(env: &Env, routed: Routed) -> Result<()> {
         None => return Ok(()),
     };
     match routed {
-        Routed::Released(id) => events.remove(env, id),
+        // The table is never in use here: this callback is the stack's top.
+        Routed::Released(id) => events.remove(id).map(drop),
         Routed::Event(id, event) => {
             // The callback is taken out of the table before it runs: it may
             // make or close sockets, which changes the table. The event is
